@@ -1,0 +1,94 @@
+"""`atlas run`: the Hydra application that composes the config, runs a batch, grades it and prints the table.
+
+The run directory is Hydra's output directory: `runs/<run.name>` for a single run, and
+`runs/<run.sweep>/<overrides>` for each member of a `-m` sweep, so every member of a
+sweep resumes independently. After a sweep, one table compares the members.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from rich.console import Console
+from rich.table import Table
+
+from atlas.config import CONF_DIR, ConfigError, validate
+from atlas.runner import run
+from atlas.rundir import RunDir
+
+console = Console()
+
+
+def resolve(cfg: DictConfig):
+    """Resolve interpolations and validate, turning OmegaConf's errors into a ConfigError."""
+    try:
+        raw = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", "") or "?"
+        raise ConfigError(f"config key {key} must be set: {e.msg if hasattr(e, 'msg') else e}") from None
+    return validate(raw)
+
+
+def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, Any]:
+    """Grade (if enabled), print the table, and return the figures a sweep table needs."""
+    from harness.evaluate import evaluate_run, read_verdicts
+    from harness.table import results_table
+
+    run_dir = RunDir(run_path)
+    if config.run.evaluate and config.harness.enabled and run_dir.predictions.is_file():
+        with run_dir.lock():
+            verdicts = evaluate_run(run_dir, config.dataset, config.harness)
+    else:
+        verdicts = read_verdicts(run_dir)
+    results = run_dir.results(selected)
+    console.print(results_table(f"{run_path}", results, verdicts, selected))
+    return {
+        "run": str(run_path), "total": len(selected), "finished": len(results),
+        "resolved": sum(v.resolved for k, v in verdicts.items() if k in set(selected)),
+        "submitted": sum(r.status.value == "submitted" for r in results.values()),
+    }
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def hydra_main(cfg: DictConfig) -> dict[str, Any]:
+    from atlas.cli import report_errors
+
+    with report_errors():
+        config = resolve(cfg)
+        run_path = Path(HydraConfig.get().runtime.output_dir)
+        summary = run(config, run_path)
+        return grade_and_report(config, run_path, summary.selected)
+
+
+class SweepTable(Callback):
+    """After a -m sweep, one table with a row per member."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if isinstance(job_return.return_value, dict):
+            self.rows.append({"overrides": ",".join(job_return.overrides), **job_return.return_value})
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        table = Table(title="sweep", title_justify="left")
+        for column in ("member", "instances", "finished", "submitted", "resolved", "rate"):
+            table.add_column(column, justify="left" if column == "member" else "right")
+        for row in self.rows:
+            rate = f"{100 * row['resolved'] / row['total']:.1f}%" if row["total"] else "-"
+            table.add_row(row["overrides"] or row["run"], str(row["total"]), str(row["finished"]),
+                          str(row["submitted"]), str(row["resolved"]), rate)
+        console.print(table)
+
+
+def main(overrides: list[str]) -> None:
+    sys.argv = ["atlas run", *overrides]
+    hydra_main()

@@ -1,0 +1,115 @@
+"""The `atlas` command: `run` (Hydra), `evaluate`, `images`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from rich.console import Console
+
+USAGE = """usage: atlas <command> [options]
+
+commands:
+  run [overrides]        run a model + scaffold over SWE-bench instances in Docker, then grade
+                         (Hydra: `atlas run --help` lists config groups; `-m` runs a sweep)
+  evaluate RUN_DIR       grade a run's preds.jsonl with the official swebench harness and print the table
+  images build           build the offline base image and the bundled sample-task images
+
+`atlas <command> --help` describes each command.
+"""
+
+err = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def report_errors() -> Iterator[None]:
+    """Known failures end with one clear line and exit code 2, not a traceback."""
+    from atlas.config import ConfigError
+    from atlas.datasets import DatasetError
+    from atlas.environments import EnvError
+    from atlas.manifest import ConfigDrift
+    from atlas.rundir import RunLocked
+
+    try:
+        yield
+    except (ConfigError, DatasetError, EnvError, ConfigDrift, RunLocked, ValueError) as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted:[/] finished instances are saved; re-run the same command to resume")
+        sys.exit(130)
+
+
+def evaluate_command(args: list[str]) -> None:
+    from atlas.app import grade_and_report
+    from atlas.config import AtlasConfig
+
+    parser = argparse.ArgumentParser(prog="atlas evaluate", description="Grade a run directory with the official harness.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--workers", type=int, help="harness workers (default: the run's harness.workers)")
+    parser.add_argument("--timeout", type=int, help="seconds per instance's tests (default: the run's harness.timeout)")
+    options = parser.parse_args(args)
+    manifest_path = options.run_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{options.run_dir} is not a run directory (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    config = AtlasConfig.model_validate(manifest["config"])
+    config.run.evaluate = config.harness.enabled = True
+    if options.workers:
+        config.harness.workers = options.workers
+    if options.timeout:
+        config.harness.timeout = options.timeout
+    grade_and_report(config, options.run_dir.resolve(), manifest["dataset"]["instance_ids"])
+
+
+def images_command(args: list[str]) -> None:
+    from atlas.config import DatasetConfig
+    from atlas.datasets import load_instances, resolve_path
+    from atlas.environments import docker_client
+    from atlas.images import BASE_IMAGE, build_base_image, build_task_images
+
+    parser = argparse.ArgumentParser(prog="atlas images", description="Build images offline.")
+    parser.add_argument("action", choices=["build"])
+    parser.add_argument("--base-only", action="store_true", help=f"only build {BASE_IMAGE}")
+    parser.add_argument("--force", action="store_true", help="rebuild even if present")
+    parser.add_argument("--task-repo", default="bundled", help="task repo whose images to build (default: the sample tasks)")
+    parser.add_argument("--log-dir", type=Path, default=Path("runs/_images"))
+    options = parser.parse_args(args)
+    client = docker_client()
+    err.print(f"base image {BASE_IMAGE}: building with debootstrap if missing (about 2 minutes)...")
+    image_id = build_base_image(client, force=options.force)
+    err.print(f"base image {BASE_IMAGE}: {image_id}")
+    if options.base_only:
+        return
+    dataset = DatasetConfig(name="images", source="task_repo", path=options.task_repo)
+    instances = load_instances(dataset)
+    built = build_task_images(client, resolve_path(dataset), instances, options.log_dir, force=options.force)
+    err.print(f"task images: {len(built)} built, {len(instances) - len(built)} already present")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        from atlas.app import main as run_main
+
+        with report_errors():
+            run_main(rest)
+        return
+    handlers = {"evaluate": evaluate_command, "images": images_command}
+    if command not in handlers:
+        err.print(f"[bold red]error:[/] unknown command {command!r}\n{USAGE}")
+        sys.exit(2)
+    with report_errors():
+        handlers[command](rest)
+
+
+if __name__ == "__main__":
+    main()

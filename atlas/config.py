@@ -1,0 +1,138 @@
+"""The validated shape of an `atlas run` configuration.
+
+Hydra composes the config tree in `conf/`; this module checks the composed result
+with pydantic, so a typo or a bad value stops the run before any container starts,
+with a message that names the key. Model and agent sections allow extra keys: each
+backend and scaffold validates its own parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which key and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Strict):
+    """Where instances come from: a HuggingFace dataset, a local file, or a task repo."""
+
+    name: str = Field(description="Short label used in run names and reports.")
+    source: Literal["huggingface", "file", "task_repo"]
+    path: str = Field(description="HF dataset id, file path, or task repo directory ('bundled' = sample tasks).")
+    split: str = "test"
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    backend: str
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class EnvConfig(_Strict):
+    """Per-instance Docker container settings."""
+
+    kind: Literal["docker"] = "docker"
+    cpus: float = Field(2.0, gt=0)
+    memory: str = "4g"
+    pids_limit: int = Field(1024, gt=0)
+    network: bool = False
+    workdir: str = "/testbed"
+    pull: Literal["missing", "never"] = "missing"
+    build_missing: bool = True
+    max_output_chars: int = Field(10_000, gt=100)
+
+
+class HarnessConfig(_Strict):
+    """Grading with the official swebench harness."""
+
+    enabled: bool = True
+    workers: int = Field(2, ge=1)
+    timeout: int = Field(1800, gt=0)
+    run_id: str = "atlas"
+
+
+class RunSettings(_Strict):
+    name: str
+    root: str = "runs"
+    sweep: str = "sweep"
+    workers: int = Field(1, ge=1)
+    instance_ids: list[str] = []
+    instance_regex: str | None = None
+    slice: str | None = Field(None, description="Python slice over the selected instances, e.g. ':5' or '10:20'.")
+    timeout: int = Field(1800, gt=0, description="Wall-clock seconds per instance attempt.")
+    retries: int = Field(1, ge=0, description="Extra attempts after an infrastructure error.")
+    rerun_errors: bool = False
+    allow_config_change: bool = False
+    evaluate: bool = True
+
+    @field_validator("instance_regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression: {e}") from e
+        return value
+
+    @field_validator("slice")
+    @classmethod
+    def _slice_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_slice(value)
+        return value
+
+
+class AtlasConfig(_Strict):
+    dataset: DatasetConfig
+    model: ModelConfig
+    agent: AgentConfig
+    env: EnvConfig
+    harness: HarnessConfig
+    run: RunSettings
+
+    @model_validator(mode="after")
+    def _name_is_a_path_segment(self) -> "AtlasConfig":
+        if not re.fullmatch(r"[A-Za-z0-9._=,+-]+", self.run.name):
+            raise ValueError(f"run.name {self.run.name!r} may hold only letters, digits and . _ = , + -")
+        return self
+
+
+def parse_slice(text: str) -> slice:
+    """'5' -> [:5], '2:8' -> [2:8], '::2' -> every other one."""
+    parts = text.split(":")
+    if len(parts) > 3 or not all(p.strip().lstrip("-").isdigit() or p.strip() == "" for p in parts):
+        raise ValueError(f"slice {text!r} is not of the form start:stop[:step]")
+    numbers = [int(p) if p.strip() else None for p in parts]
+    if len(numbers) == 1:
+        return slice(None, numbers[0])
+    return slice(*numbers)
+
+
+def validate(raw: dict[str, Any]) -> AtlasConfig:
+    """Check a composed, resolved config; raise ConfigError naming each bad key."""
+    try:
+        return AtlasConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "<root>"
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

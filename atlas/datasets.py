@@ -1,0 +1,158 @@
+"""Load SWE-bench instances from HuggingFace, a local file, or a swebench task repo.
+
+Every row is validated into an `Instance`; a malformed row stops the run with an
+error naming the instance and the field, before any container starts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from atlas.config import DatasetConfig, RunSettings, parse_slice
+
+BUNDLED_TASKS = Path(__file__).resolve().parent / "sample_tasks"
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be loaded or one of its rows is malformed."""
+
+
+class Instance(BaseModel):
+    """One task: what the agent sees and what the environment needs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    instance_id: str
+    repo: str
+    base_commit: str
+    problem_statement: str
+    version: str = ""
+    patch: str = ""
+    test_patch: str = ""
+    hints_text: str = ""
+    created_at: str = ""
+    image: str = ""
+    difficulty: str = ""
+    FAIL_TO_PASS: list[str] = []
+    PASS_TO_PASS: list[str] = []
+
+    @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        # HuggingFace rows carry these as JSON-encoded strings, task repos as lists
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"is not a JSON list: {e}") from e
+        return value
+
+    @field_validator("instance_id", "repo", "base_commit", "problem_statement")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return "" if value is None else str(value)
+
+    def image_name(self) -> str:
+        """The row's image, or the name the official harness derives for it."""
+        if self.image:
+            return self.image
+        from swebench.task.checks import expected_image
+
+        return expected_image(self.instance_id)
+
+
+def resolve_path(config: DatasetConfig) -> str:
+    if config.source == "task_repo" and config.path == "bundled":
+        return str(BUNDLED_TASKS)
+    if config.source in ("file", "task_repo"):
+        return str(Path(config.path).expanduser().resolve())
+    return config.path
+
+
+def _validate_rows(rows: list[dict], origin: str) -> list[Instance]:
+    instances, seen = [], set()
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DatasetError(f"{origin}: row {index} is a {type(row).__name__}, not an object")
+        name = row.get("instance_id") or f"row {index}"
+        try:
+            instance = Instance.model_validate(row)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"field '{'.'.join(str(p) for p in err['loc'])}' {err['msg'].lower()}" for err in e.errors()
+            )
+            raise DatasetError(f"{origin}: instance {name}: {problems}") from None
+        if instance.instance_id in seen:
+            raise DatasetError(f"{origin}: instance {name} appears twice")
+        seen.add(instance.instance_id)
+        instances.append(instance)
+    return instances
+
+
+def _read_rows(config: DatasetConfig, path: str) -> list[dict]:
+    if config.source == "task_repo":
+        from swebench.task.repo import load_task_repo
+
+        try:
+            rows = load_task_repo(path)
+        except (FileNotFoundError, KeyError, json.JSONDecodeError) as e:
+            raise DatasetError(f"task repo {path}: {e}") from e
+        return [r for r in rows if r.get("split") == config.split]
+    if config.source == "file":
+        if not Path(path).is_file():
+            raise DatasetError(f"dataset file {path} does not exist")
+        if not path.endswith((".json", ".jsonl", ".parquet")):
+            raise DatasetError(f"dataset file {path} must end in .json, .jsonl or .parquet")
+    from swebench.harness.utils import load_swebench_dataset
+
+    try:
+        return [dict(r) for r in load_swebench_dataset(path, config.split)]
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path} is not valid JSON: {e}") from e
+    except Exception as e:  # datasets raises many types for offline / unknown names
+        raise DatasetError(
+            f"could not load dataset {path!r} split {config.split!r}: {e}. "
+            "For a HuggingFace dataset without network access, pre-download it "
+            "(HF_DATASETS_OFFLINE=1 uses the local cache) or point dataset.path at a local file."
+        ) from e
+
+
+def load_instances(config: DatasetConfig) -> list[Instance]:
+    """All rows of the configured dataset and split, validated."""
+    path = resolve_path(config)
+    rows = _read_rows(config, path)
+    if not rows:
+        raise DatasetError(f"{path} has no instances in split {config.split!r}")
+    return _validate_rows(rows, path)
+
+
+def select(instances: list[Instance], run: RunSettings) -> list[Instance]:
+    """Apply run.instance_ids, then run.instance_regex, then run.slice."""
+    chosen = instances
+    if run.instance_ids:
+        by_id = {i.instance_id: i for i in instances}
+        unknown = [i for i in run.instance_ids if i not in by_id]
+        if unknown:
+            raise DatasetError(f"run.instance_ids names instances not in the dataset: {' '.join(unknown)}")
+        wanted = set(run.instance_ids)
+        chosen = [i for i in chosen if i.instance_id in wanted]
+    if run.instance_regex:
+        pattern = re.compile(run.instance_regex)
+        chosen = [i for i in chosen if pattern.search(i.instance_id)]
+    if run.slice:
+        chosen = chosen[parse_slice(run.slice)]
+    if not chosen:
+        raise DatasetError("the instance selection (run.instance_ids / instance_regex / slice) matches nothing")
+    return chosen

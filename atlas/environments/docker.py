@@ -1,0 +1,190 @@
+"""One Docker container per instance: start it, run commands in it, take its diff, remove it.
+
+Commands run through coreutils `timeout` inside the container, which kills the
+command's whole process group, so a hung command ends cleanly and the container
+survives for the next one. Every container carries labels naming its run and
+process, so nothing is left behind after Ctrl-C, an exception, or a SIGKILL (the
+next process to open the run removes the strays).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+
+from atlas.config import EnvConfig
+
+LABEL = "atlas"
+# exit codes of coreutils timeout: TERM sent, then KILL after --kill-after
+TIMEOUT_EXIT_CODES = (124, 137)
+KILL_GRACE_S = 5
+# beyond the in-container timeout, how long the host waits before declaring the container broken
+HOST_GRACE_S = 30
+QUIET_ENV = {"PAGER": "cat", "MANPAGER": "cat", "GIT_PAGER": "cat", "LESS": "-R", "PIP_PROGRESS_BAR": "off", "TQDM_DISABLE": "1"}
+
+
+class EnvError(RuntimeError):
+    """The environment failed (engine unreachable, image missing, container died): retried."""
+
+
+@dataclass
+class ExecResult:
+    output: str
+    exit_code: int
+    duration_s: float
+    timed_out: bool = False
+    truncated: bool = False
+
+
+def docker_client(timeout: int = 300) -> docker.DockerClient:
+    """A client for the local engine, or an EnvError that says how to get one."""
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except docker.errors.DockerException as e:
+        raise EnvError(
+            f"cannot reach a Docker engine ({e}). Start it (e.g. `sudo systemctl start docker`, or "
+            "`dockerd &` as root) or point DOCKER_HOST at one."
+        ) from None
+
+
+def truncate(text: str, limit: int) -> tuple[str, bool]:
+    """Keep the head and tail of long output; the middle is where least is lost."""
+    if len(text) <= limit:
+        return text, False
+    half = limit // 2
+    elided = len(text) - 2 * half
+    return f"{text[:half]}\n[... {elided} characters elided ...]\n{text[-half:]}", True
+
+
+class DockerEnvironment:
+    """A running container for one instance; use it as a context manager."""
+
+    def __init__(self, image: str, config: EnvConfig, labels: dict[str, str], client: docker.DockerClient):
+        self.image = image
+        self.config = config
+        self.labels = {LABEL: "1", **labels}
+        self.client = client
+        self.container = None
+        self.image_id = ""
+
+    def __enter__(self) -> "DockerEnvironment":
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self.image_id = self._image().id
+        name = f"atlas-{self.labels.get('atlas.instance', 'x')}-{uuid.uuid4().hex[:8]}".lower()
+        try:
+            self.container = self.client.containers.run(
+                self.image,
+                command=["tail", "-f", "/dev/null"],
+                name=name,
+                detach=True,
+                init=True,
+                labels=self.labels,
+                network_mode=None if self.config.network else "none",
+                mem_limit=self.config.memory,
+                nano_cpus=int(self.config.cpus * 1e9),
+                pids_limit=self.config.pids_limit,
+                working_dir=self.config.workdir,
+            )
+        except docker.errors.DockerException as e:
+            raise EnvError(f"could not start a container from {self.image}: {e}") from e
+
+    def _image(self):
+        try:
+            return self.client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            if self.config.pull == "never":
+                raise EnvError(f"image {self.image} is not present and env.pull=never") from None
+        try:
+            return self.client.images.pull(self.image)
+        except docker.errors.DockerException as e:
+            raise EnvError(f"image {self.image} is not present locally and could not be pulled: {e}") from None
+
+    def execute(self, command: str, timeout: float) -> ExecResult:
+        """Run `command` with bash in the work directory; never raises for the command's own failure."""
+        if self.container is None:
+            raise EnvError("execute() before start()")
+        seconds = max(1, int(timeout))
+        argv = ["timeout", f"--kill-after={KILL_GRACE_S}", str(seconds), "bash", "-lc", command]
+        started = time.monotonic()
+        output, exit_code = self._exec_with_deadline(argv, seconds + KILL_GRACE_S + HOST_GRACE_S)
+        duration = time.monotonic() - started
+        text, truncated = truncate(output.decode("utf-8", errors="replace"), self.config.max_output_chars)
+        timed_out = exit_code in TIMEOUT_EXIT_CODES and duration >= seconds - 0.5
+        return ExecResult(text, exit_code, duration, timed_out, truncated)
+
+    def _exec_with_deadline(self, argv: list[str], deadline_s: float) -> tuple[bytes, int]:
+        api = self.client.api
+        result: dict = {}
+
+        def run() -> None:
+            try:
+                exec_id = api.exec_create(
+                    self.container.id, argv, workdir=self.config.workdir, environment=QUIET_ENV
+                )["Id"]
+                result["output"] = api.exec_start(exec_id) or b""
+                result["exit_code"] = api.exec_inspect(exec_id)["ExitCode"]
+            except Exception as e:  # surfaced below as an EnvError
+                result["error"] = e
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(deadline_s)
+        if worker.is_alive():
+            raise EnvError(f"command did not return {deadline_s:.0f}s after its timeout; the container is unusable")
+        if "error" in result:
+            raise EnvError(f"exec failed in {self.image}: {result['error']}")
+        if result.get("exit_code") is None:
+            raise EnvError("exec ended without an exit code (the container may have died)")
+        return result["output"], int(result["exit_code"])
+
+    def diff(self, base_commit: str) -> str:
+        """Everything the agent changed, new files included, as a patch against `base_commit`.
+
+        Read without truncation: a cut diff would be a corrupt prediction.
+        """
+        command = f"git add -A && git -c core.fileMode=false diff --cached --no-color {base_commit}"
+        output, exit_code = self._exec_with_deadline(["bash", "-lc", command], 300)
+        text = output.decode("utf-8", errors="replace")
+        if exit_code != 0:
+            raise EnvError(f"could not extract the patch (exit {exit_code}): {text[-2000:]}")
+        return text
+
+    def close(self) -> None:
+        if self.container is not None:
+            try:
+                self.container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.DockerException:
+                pass  # swept by label on the next open of the run
+            self.container = None
+
+
+def remove_labeled(client: docker.DockerClient, **labels: str) -> int:
+    """Force-remove every container carrying all of these labels; return how many."""
+    filters = {"label": [LABEL] + [f"{k}={v}" for k, v in labels.items()]}
+    removed = 0
+    for container in client.containers.list(all=True, filters=filters):
+        try:
+            container.remove(force=True)
+            removed += 1
+        except docker.errors.NotFound:
+            pass
+    return removed

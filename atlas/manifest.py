@@ -1,0 +1,144 @@
+"""manifest.json: everything a skeptic needs to know about a run, and the guard against drift.
+
+The manifest records versions (ATLAS, swebench, Python, the ATLAS git commit), the
+dataset and the exact instance ids, the model and its settings, the scaffold and the
+sha256 of its prompt templates, limits, images, the host, and one entry per session
+(each start or resume). Its `fingerprint` holds the settings that change results; a
+resume whose fingerprint differs is refused unless `run.allow_config_change=true`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import socket
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from atlas import __version__
+from atlas.config import AtlasConfig
+from atlas.rundir import RunDir, atomic_write_text
+
+SECRET_KEY = re.compile(r"(api_?key|token|secret|password|authorization|credential)", re.IGNORECASE)
+# keys that change how a run is carried out, but not what any instance's result is
+NOT_RESULT_AFFECTING = (
+    "run.name", "run.root", "run.sweep", "run.workers", "run.retries", "run.rerun_errors",
+    "run.allow_config_change", "run.evaluate", "run.instance_ids", "run.instance_regex", "run.slice",
+    "env.pull", "env.build_missing", "harness.",
+)
+
+
+class ConfigDrift(RuntimeError):
+    """Resuming with settings that would change results."""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def redact(value: Any) -> Any:
+    """Replace values under secret-looking keys, at any depth."""
+    if isinstance(value, dict):
+        return {k: ("***" if SECRET_KEY.search(str(k)) and v else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """Hide the value of a secret-looking `key=value` override."""
+    return [a.split("=", 1)[0] + "=***" if "=" in a and SECRET_KEY.search(a.split("=", 1)[0]) else a for a in argv]
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def fingerprint(config: AtlasConfig) -> dict[str, Any]:
+    """The flattened settings that change results (secrets redacted)."""
+    flat = flatten(redact(config.model_dump(mode="json")))
+    return {k: v for k, v in sorted(flat.items()) if not k.startswith(NOT_RESULT_AFFECTING)}
+
+
+def drift(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    keys = sorted(set(recorded) | set(current))
+    return [k for k in keys if recorded.get(k, "<unset>") != current.get(k, "<unset>")]
+
+
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def source_revision() -> dict[str, Any]:
+    """The git commit of the ATLAS source in use, and whether it had local changes."""
+    try:
+        import git
+
+        repo = git.Repo(Path(__file__).resolve().parent, search_parent_directories=True)
+        return {"commit": repo.head.commit.hexsha, "dirty": repo.is_dirty(untracked_files=False)}
+    except Exception:  # not a checkout (an installed wheel), or no commits yet
+        return {"commit": None, "dirty": None}
+
+
+def host_info(docker_version: str) -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "docker_server": docker_version,
+    }
+
+
+def versions() -> dict[str, Any]:
+    return {
+        "atlas": __version__,
+        "swebench": _package_version("swebench"),
+        "hydra-core": _package_version("hydra-core"),
+        "docker-sdk": _package_version("docker"),
+        "source": source_revision(),
+    }
+
+
+def open_manifest(run_dir: RunDir, config: AtlasConfig, details: dict[str, Any]) -> dict[str, Any]:
+    """Create the manifest, or load it and refuse a drifting resume; record this session."""
+    current = fingerprint(config)
+    if run_dir.manifest.is_file():
+        manifest = json.loads(run_dir.manifest.read_text())
+        changed = drift(manifest.get("fingerprint", {}), current)
+        if changed and not config.run.allow_config_change:
+            lines = [f"  {k}: {manifest['fingerprint'].get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}" for k in changed]
+            raise ConfigDrift(
+                f"{run_dir.path} was started with different settings that change results:\n"
+                + "\n".join(lines)
+                + "\nUse a new run.name, or pass run.allow_config_change=true to resume anyway (recorded in the manifest)."
+            )
+        if changed:
+            manifest.setdefault("config_changes", []).append({"at": now(), "keys": changed})
+            manifest["fingerprint"] = current
+    else:
+        manifest = {"created_at": now(), "fingerprint": current, "sessions": []}
+    manifest.update(details)
+    manifest["config"] = redact(config.model_dump(mode="json"))
+    manifest["sessions"].append({"started_at": now(), "argv": redact_argv(sys.argv[1:]), "versions": versions()})
+    write_manifest(run_dir, manifest)
+    return manifest
+
+
+def write_manifest(run_dir: RunDir, manifest: dict[str, Any]) -> None:
+    atomic_write_text(run_dir.manifest, json.dumps(manifest, indent=2, default=str) + "\n")

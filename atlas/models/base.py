@@ -1,0 +1,82 @@
+"""The model interface every backend implements: messages in, one assistant message and its usage out.
+
+Deterministic backends (gold, empty, scripted) and the served ones (vLLM, Anthropic,
+any OpenAI-compatible server) share this contract, so scaffolds never know which
+model they talk to.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from atlas.datasets import Instance
+
+
+class ModelError(RuntimeError):
+    """The model could not answer (server down, API error): an infrastructure failure, retried."""
+
+
+class ContextLimitError(ModelError):
+    """The request would not fit in the model's context window."""
+
+
+class Usage(BaseModel):
+    """Tokens of one call, or of many added together."""
+
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    thinking_tokens: int = 0
+    estimated: bool = Field(False, description="True when counted locally rather than reported by a server.")
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            thinking_tokens=self.thinking_tokens + other.thinking_tokens,
+            estimated=self.estimated or other.estimated,
+        )
+
+
+class ModelResponse(BaseModel):
+    content: str
+    usage: Usage = Usage()
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    finish_reason: str = "stop"
+    extra: dict[str, Any] = {}
+
+
+class Model(ABC):
+    """A backend. `for_instance` gives the object one agent talks to for one task."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return str(self.config["name"])
+
+    def for_instance(self, instance: Instance) -> "Model":
+        """Served models answer any task; deterministic ones bind to one here."""
+        return self
+
+    @abstractmethod
+    def query(self, messages: list[dict[str, str]]) -> ModelResponse:
+        """One assistant turn for the conversation so far."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the manifest records about this model (secrets already removed)."""
+        return dict(self.config)
+
+    def close(self) -> None:
+        """Release run-level resources (servers, connections)."""
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate (about four characters a token) for backends with no server."""
+    return max(1, len(text) // 4) if text else 0

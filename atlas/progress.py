@@ -1,0 +1,46 @@
+"""The live display of a batch: a bar with counts per status, elapsed time and ETA."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
+
+from atlas.records import InstanceResult, Status
+
+STYLE = {Status.SUBMITTED: "green", Status.ENV_ERROR: "red", Status.MODEL_ERROR: "red", Status.ERROR: "red"}
+
+
+class BatchProgress:
+    def __init__(self, total: int, already_done: int, console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.counts: Counter[str] = Counter()
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            TextColumn("{task.fields[counts]}"), console=self.console,
+        )
+        self.task = self.progress.add_task("instances", total=total, completed=0, counts="")
+        if already_done:
+            self.console.print(f"resuming: {already_done} instance(s) already finished, {total} to run")
+
+    def __enter__(self) -> "BatchProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def finished(self, result: InstanceResult) -> None:
+        self.counts[result.status.value] += 1
+        style = STYLE.get(result.status, "yellow")
+        note = f" ({result.error.splitlines()[0][:120]})" if result.error else ""
+        self.console.print(
+            f"[{style}]{result.status.value:>18}[/] {result.instance_id}  "
+            f"{result.steps} steps, {result.wall_seconds:.1f}s, attempts {result.attempts}{note}"
+        )
+        counts = "  ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+        self.progress.update(self.task, advance=1, counts=counts)

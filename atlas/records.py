@@ -1,0 +1,66 @@
+"""Validated records a run writes: instance statuses, predictions, and the status vocabulary."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+
+from atlas.models.base import Usage
+
+
+class Status(str, Enum):
+    """How an instance ended. Agent outcomes first, infrastructure failures last."""
+
+    SUBMITTED = "submitted"
+    STEP_LIMIT = "step_limit"
+    FORMAT_ERROR_LIMIT = "format_error_limit"
+    CONTEXT_LIMIT = "context_limit"
+    COST_LIMIT = "cost_limit"
+    TIMEOUT = "timeout"
+    ENV_ERROR = "env_error"
+    MODEL_ERROR = "model_error"
+    ERROR = "error"  # an unexpected failure inside ATLAS itself; not retried
+
+    @property
+    def is_infra_error(self) -> bool:
+        """Failures of the machinery rather than the agent: retried, and reported apart."""
+        return self in (Status.ENV_ERROR, Status.MODEL_ERROR, Status.ERROR)
+
+    @property
+    def is_retried(self) -> bool:
+        return self in (Status.ENV_ERROR, Status.MODEL_ERROR)
+
+
+class InstanceResult(BaseModel):
+    """The final record of one instance, written once as status.json when it finishes."""
+
+    instance_id: str
+    status: Status
+    attempts: int
+    steps: int = 0
+    format_errors: int = 0
+    usage: Usage = Usage()
+    cost_usd: float = 0.0
+    model_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    patch_lines: int = 0
+    submitted_patch: bool = False
+    error: str = ""
+    image: str = ""
+    image_id: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    attempt_errors: list[str] = []
+
+
+class Prediction(BaseModel):
+    """One line of preds.jsonl, in the official harness's format."""
+
+    instance_id: str
+    model_name_or_path: str
+    model_patch: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump()

@@ -1,0 +1,203 @@
+"""The batch runner: every selected instance through container -> agent -> patch, in parallel, resumably.
+
+One `run()` call is one session of a run directory: it takes the directory's lock,
+sweeps containers a killed session left behind, refuses config drift, skips finished
+instances, runs the rest on `run.workers` threads, and rebuilds preds.jsonl. An
+infrastructure failure (environment or model) is retried `run.retries` times and, if
+it persists, recorded with its own status so it is never mistaken for an agent failure.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agents import Scaffold, make_agent
+from agents.base import Deadline
+from atlas.config import AtlasConfig
+from atlas.datasets import Instance, load_instances, resolve_path, select
+from atlas.environments import DockerEnvironment, EnvError, docker_client
+from atlas.environments.docker import remove_labeled
+from atlas.images import build_task_images
+from atlas.manifest import host_info, now, open_manifest, write_manifest
+from atlas.models import Model, ModelError, Usage, make_model
+from atlas.progress import BatchProgress
+from atlas.records import InstanceResult, Status
+from atlas.rundir import RunDir
+from atlas.trajectory import Trajectory
+
+
+class Cancelled(Exception):
+    """The session is stopping (Ctrl-C / SIGTERM); the instance stays unfinished for a resume."""
+
+
+@dataclass
+class Session:
+    config: AtlasConfig
+    run_dir: RunDir
+    model: Model
+    agent: Scaffold
+    client: object
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def labels(self, instance: Instance) -> dict[str, str]:
+        return {"atlas.run_dir": str(self.run_dir.path), "atlas.session": self.id, "atlas.instance": instance.instance_id}
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    selected: list[str]
+    results: dict[str, InstanceResult]
+
+
+def _attempt(session: Session, instance: Instance, trajectory: Trajectory) -> tuple[InstanceResult, str]:
+    """One try in a fresh container; raises EnvError / ModelError for infrastructure failures."""
+    settings = session.config
+    with DockerEnvironment(instance.image_name(), settings.env, session.labels(instance), session.client) as env:
+        trajectory.record("start", instance_id=instance.instance_id, image=env.image, image_id=env.image_id)
+        outcome = session.agent.run(
+            session.model.for_instance(instance), env, instance, trajectory, Deadline(settings.run.timeout)
+        )
+        patch = env.diff(instance.base_commit)
+        trajectory.record("end", status=outcome.status.value, steps=outcome.steps, message=outcome.message)
+    result = InstanceResult(
+        instance_id=instance.instance_id, status=outcome.status, attempts=0, steps=outcome.steps,
+        format_errors=outcome.format_errors, usage=outcome.usage, cost_usd=outcome.cost_usd,
+        model_seconds=outcome.model_seconds, patch_lines=patch.count("\n"),
+        submitted_patch=outcome.submitted and bool(patch.strip()), error=outcome.message,
+        image=env.image, image_id=env.image_id,
+    )
+    return result, patch
+
+
+def solve(session: Session, instance: Instance) -> InstanceResult:
+    """Run one instance to a final, recorded status (or raise Cancelled)."""
+    started, t0 = now(), time.monotonic()
+    errors: list[str] = []
+    attempts = session.config.run.retries + 1
+    for attempt in range(1, attempts + 1):
+        if session.cancel.is_set():
+            raise Cancelled
+        trajectory = Trajectory(session.run_dir.prepare_attempt(instance.instance_id, attempt))
+        try:
+            result, patch = _attempt(session, instance, trajectory)
+            break
+        except (EnvError, ModelError) as e:
+            if session.cancel.is_set():
+                raise Cancelled from None
+            status = Status.ENV_ERROR if isinstance(e, EnvError) else Status.MODEL_ERROR
+            errors.append(f"attempt {attempt}: {status.value}: {e}")
+            trajectory.record("error", status=status.value, error=str(e))
+            result, patch = InstanceResult(instance_id=instance.instance_id, status=status, attempts=0, error=str(e)), ""
+        except Exception as e:  # a bug in ATLAS: record it, do not retry it
+            if session.cancel.is_set():
+                raise Cancelled from None
+            trajectory.record("error", status=Status.ERROR.value, error=traceback.format_exc())
+            result, patch = InstanceResult(instance_id=instance.instance_id, status=Status.ERROR, attempts=0,
+                                           error=f"{type(e).__name__}: {e}"), ""
+            break
+        finally:
+            trajectory.close()
+    result.attempts = attempt
+    result.attempt_errors = errors
+    result.started_at, result.finished_at = started, now()
+    result.wall_seconds = round(time.monotonic() - t0, 3)
+    session.run_dir.write_result(result, patch)
+    return result
+
+
+def _pending(run_dir: RunDir, instances: list[Instance], rerun_errors: bool) -> list[Instance]:
+    todo = []
+    for instance in instances:
+        result = run_dir.read_result(instance.instance_id)
+        if result is None or (rerun_errors and result.status.is_infra_error):
+            todo.append(instance)
+    return todo
+
+
+def _run_pool(session: Session, todo: list[Instance], progress: BatchProgress) -> None:
+    """Run instances on worker threads; on Ctrl-C remove this session's containers and stop."""
+    with ThreadPoolExecutor(max_workers=session.config.run.workers, thread_name_prefix="atlas-worker") as pool:
+        futures: set[Future] = {pool.submit(solve, session, i) for i in todo}
+        try:
+            while futures:
+                done, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    progress.finished(future.result())
+        except BaseException:
+            session.cancel.set()
+            for future in futures:
+                future.cancel()
+            remove_labeled(session.client, **{"atlas.session": session.id})
+            raise
+
+
+def _raise_on_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def run(config: AtlasConfig, run_path: Path) -> RunSummary:
+    """One session of the run at `run_path` (created or resumed)."""
+    run_dir = RunDir(run_path)
+    with run_dir.lock():
+        client = docker_client()
+        swept = remove_labeled(client, **{"atlas.run_dir": str(run_dir.path)})
+        instances = select(load_instances(config.dataset), config.run)
+        model = make_model(config.model.model_dump())
+        agent = make_agent(config.agent.model_dump())
+        session = Session(config, run_dir, model, agent, client)
+        scaffold = agent.describe()
+        manifest = open_manifest(run_dir, config, {
+            "run_dir": str(run_dir.path),
+            "dataset": {**config.dataset.model_dump(), "resolved_path": resolve_path(config.dataset),
+                        "instance_count": len(instances), "instance_ids": [i.instance_id for i in instances]},
+            "model": model.describe(),
+            "agent": scaffold,
+            "limits": {"step_limit": scaffold.get("step_limit"), "instance_timeout_s": config.run.timeout,
+                       "retries": config.run.retries, "env": config.env.model_dump()},
+            "host": _host(client),
+        })
+        if swept:
+            manifest["sessions"][-1]["stray_containers_removed"] = swept
+        todo = _pending(run_dir, instances, config.run.rerun_errors)
+        if todo and config.dataset.source == "task_repo" and config.env.build_missing:
+            build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
+                              workers=config.run.workers)
+        _raise_on_sigterm()
+        try:
+            with BatchProgress(len(todo), len(instances) - len(todo)) as progress:
+                _run_pool(session, todo, progress)
+        finally:
+            run_dir.write_predictions(model.name)
+            results = run_dir.results([i.instance_id for i in instances])
+            manifest["sessions"][-1]["finished_at"] = now()
+            manifest["images"] = {r.instance_id: {"name": r.image, "id": r.image_id} for r in results.values()}
+            manifest["totals"] = _totals(results)
+            write_manifest(run_dir, manifest)
+            model.close()
+    return RunSummary(run_dir.path, [i.instance_id for i in instances], results)
+
+
+def _host(client) -> dict:
+    return host_info(client.version().get("Version", "unknown"))
+
+
+def _totals(results: dict[str, InstanceResult]) -> dict:
+    usage = sum((r.usage for r in results.values()), Usage())
+    return {
+        "finished": len(results),
+        "by_status": {s.value: sum(r.status is s for r in results.values()) for s in Status if any(r.status is s for r in results.values())},
+        "usage": usage.model_dump(),
+        "cost_usd": round(sum(r.cost_usd for r in results.values()), 6),
+        "wall_seconds": round(sum(r.wall_seconds for r in results.values()), 3),
+        "model_seconds": round(sum(r.model_seconds for r in results.values()), 3),
+    }

@@ -1,0 +1,91 @@
+"""Grade a run's preds.jsonl with the official harness (`swebench.harness.run_evaluation`).
+
+The harness writes its logs under the current directory, so it runs inside
+`<run dir>/evaluation/`, where its per-instance reports stay next to the run. A report
+whose recorded patch differs from the current prediction (an instance that was re-run)
+is discarded first, because the harness would otherwise reuse it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from atlas.config import DatasetConfig, HarnessConfig
+from atlas.datasets import resolve_path
+from atlas.rundir import RunDir, atomic_write_text
+
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class Verdict:
+    resolved: bool
+    outcome: str  # resolved | unresolved | empty_patch | patch_apply_failed | eval_error
+
+
+def _log_dir(run_dir: RunDir, harness: HarnessConfig, model_name: str) -> Path:
+    return run_dir.evaluation / "logs" / "run_evaluation" / harness.run_id / model_name.replace("/", "__")
+
+
+def _drop_stale_reports(log_dir: Path, predictions: list[dict]) -> None:
+    for pred in predictions:
+        folder = log_dir / pred["instance_id"]
+        graded = folder / "patch.diff"
+        if graded.is_file() and graded.read_text() != (pred["model_patch"] or ""):
+            shutil.rmtree(folder)
+
+
+def _verdict(folder: Path, instance_id: str, patch: str) -> Verdict:
+    if not patch.strip():
+        return Verdict(False, "empty_patch")
+    report = folder / "report.json"
+    if report.is_file():
+        entry = json.loads(report.read_text())[instance_id]
+        return Verdict(bool(entry["resolved"]), "resolved" if entry["resolved"] else "unresolved")
+    log = folder / "run_instance.log"
+    if log.is_file() and "Patch Apply Failed" in log.read_text(errors="replace"):
+        return Verdict(False, "patch_apply_failed")
+    return Verdict(False, "eval_error")
+
+
+def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig) -> dict[str, Verdict]:
+    """Grade every prediction of the run; write and return the verdicts."""
+    from swebench.harness.run_evaluation import main as run_evaluation
+
+    predictions = [json.loads(line) for line in run_dir.predictions.read_text().splitlines() if line.strip()]
+    if not predictions:
+        return {}
+    model_name = predictions[0]["model_name_or_path"]
+    log_dir = _log_dir(run_dir, harness, model_name)
+    _drop_stale_reports(log_dir, predictions)
+    path = resolve_path(dataset)
+    run_dir.evaluation.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(run_dir.evaluation):
+        run_evaluation(
+            dataset_name=path, split=dataset.split, instance_ids=[p["instance_id"] for p in predictions],
+            predictions_path=str(run_dir.predictions), max_workers=harness.workers, open_file_limit=4096,
+            run_id=harness.run_id, timeout=harness.timeout, rewrite_reports=False, modal=False,
+            report_dir=".", task_repo=path if dataset.source == "task_repo" else None,
+        )
+    verdicts = {p["instance_id"]: _verdict(log_dir / p["instance_id"], p["instance_id"], p["model_patch"] or "")
+                for p in predictions}
+    record = {
+        "harness": {"package": "swebench", "version": version("swebench"), "run_id": harness.run_id,
+                    "dataset": path, "split": dataset.split},
+        "instances": {k: {"resolved": v.resolved, "outcome": v.outcome} for k, v in verdicts.items()},
+    }
+    atomic_write_text(run_dir.path / RESULTS_FILE, json.dumps(record, indent=2) + "\n")
+    return verdicts
+
+
+def read_verdicts(run_dir: RunDir) -> dict[str, Verdict]:
+    path = run_dir.path / RESULTS_FILE
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())["instances"]
+    return {k: Verdict(v["resolved"], v["outcome"]) for k, v in data.items()}
