@@ -37,7 +37,7 @@ def report_errors() -> Iterator[None]:
     try:
         yield
     except (ConfigError, DatasetError, EnvError, ConfigDrift, RunLocked, ValueError) as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False)
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted:[/] finished instances are saved; re-run the same command to resume")

@@ -126,13 +126,18 @@ def parse_slice(text: str) -> slice:
     return slice(*numbers)
 
 
-def validate(raw: dict[str, Any]) -> AtlasConfig:
-    """Check a composed, resolved config; raise ConfigError naming each bad key."""
+def validate_section(schema: type[BaseModel], raw: dict[str, Any], prefix: str = "") -> Any:
+    """Validate `raw` against `schema`; raise ConfigError naming each bad key (under `prefix`)."""
     try:
-        return AtlasConfig.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as e:
         lines = []
         for err in e.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "<root>"
+            where = prefix + (".".join(str(p) for p in err["loc"]) or "<root>")
             lines.append(f"  {where}: {err['msg']}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+def validate(raw: dict[str, Any]) -> AtlasConfig:
+    """Check a composed, resolved config; raise ConfigError naming each bad key."""
+    return validate_section(AtlasConfig, raw)

@@ -59,9 +59,11 @@ class Instance(BaseModel):
             raise ValueError("is empty")
         return value
 
-    @field_validator("version", mode="before")
+    @field_validator("version", "patch", "test_patch", "hints_text", "created_at", "image", "difficulty",
+                     mode="before")
     @classmethod
-    def _version_as_text(cls, value: Any) -> Any:
+    def _optional_text(cls, value: Any) -> Any:
+        # HuggingFace and parquet rows carry null for absent text, and numbers for versions
         return "" if value is None else str(value)
 
     def image_name(self) -> str:
@@ -101,26 +103,52 @@ def _validate_rows(rows: list[dict], origin: str) -> list[Instance]:
     return instances
 
 
-def _read_rows(config: DatasetConfig, path: str) -> list[dict]:
-    if config.source == "task_repo":
-        from swebench.task.repo import load_task_repo
+def _read_json_file(path: str) -> list:
+    text = Path(path).read_text(encoding="utf-8")
+    if path.endswith(".jsonl"):
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise DatasetError(f"{path}: line {number} is not valid JSON: {e}") from None
+        return rows
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(rows, list):
+        raise DatasetError(f"{path} must hold a JSON list of rows, not a {type(rows).__name__}")
+    return rows
 
-        try:
-            rows = load_task_repo(path)
-        except (FileNotFoundError, KeyError, json.JSONDecodeError) as e:
-            raise DatasetError(f"task repo {path}: {e}") from e
-        return [r for r in rows if r.get("split") == config.split]
+
+def load_task_repo_rows(config: DatasetConfig) -> list[dict]:
+    """A task repo's rows of the configured split, in the harness's column format."""
+    from swebench.task.repo import load_task_repo
+
+    path = resolve_path(config)
+    try:
+        rows = load_task_repo(path)
+    except (FileNotFoundError, KeyError, json.JSONDecodeError) as e:
+        raise DatasetError(f"task repo {path}: {e}") from e
+    return [r for r in rows if r.get("split") == config.split]
+
+
+def _read_rows(config: DatasetConfig, path: str) -> list:
+    if config.source == "task_repo":
+        return load_task_repo_rows(config)
     if config.source == "file":
         if not Path(path).is_file():
             raise DatasetError(f"dataset file {path} does not exist")
         if not path.endswith((".json", ".jsonl", ".parquet")):
             raise DatasetError(f"dataset file {path} must end in .json, .jsonl or .parquet")
+        if not path.endswith(".parquet"):
+            return _read_json_file(path)
     from swebench.harness.utils import load_swebench_dataset
 
     try:
         return [dict(r) for r in load_swebench_dataset(path, config.split)]
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"{path} is not valid JSON: {e}") from e
     except Exception as e:  # datasets raises many types for offline / unknown names
         raise DatasetError(
             f"could not load dataset {path!r} split {config.split!r}: {e}. "

@@ -24,7 +24,8 @@ from atlas import __version__
 from atlas.config import AtlasConfig
 from atlas.rundir import RunDir, atomic_write_text
 
-SECRET_KEY = re.compile(r"(api_?key|token|secret|password|authorization|credential)", re.IGNORECASE)
+# `max_tokens` is a sampling setting, `hf_token` a secret: match on how the key ends
+SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|(^|_)token|authorization|credentials?)$", re.IGNORECASE)
 # keys that change how a run is carried out, but not what any instance's result is
 NOT_RESULT_AFFECTING = (
     "run.name", "run.root", "run.sweep", "run.workers", "run.retries", "run.rerun_errors",

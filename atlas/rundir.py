@@ -112,12 +112,21 @@ class RunDir:
             return []
         return sorted(d.name for d in self.instances.iterdir() if (d / "status.json").is_file())
 
-    def write_predictions(self, model_name: str) -> int:
-        """Rebuild preds.jsonl from every finished instance: one line each, never a duplicate."""
-        lines = []
-        for instance_id, result in self.results(self.finished_ids()).items():
-            patch = (self.instance_dir(instance_id) / "patch.diff").read_text() if result.submitted_patch else ""
-            pred = Prediction(instance_id=instance_id, model_name_or_path=model_name, model_patch=patch)
-            lines.append(json.dumps(pred.to_json_dict(), ensure_ascii=False))
-        atomic_write_text(self.predictions, "".join(line + "\n" for line in lines))
-        return len(lines)
+    def _prediction_line(self, model_name: str, result: InstanceResult) -> str:
+        folder = self.instance_dir(result.instance_id)
+        patch = (folder / "patch.diff").read_text() if result.submitted_patch else ""
+        pred = Prediction(instance_id=result.instance_id, model_name_or_path=model_name, model_patch=patch)
+        return json.dumps(pred.to_json_dict(), ensure_ascii=False) + "\n"
+
+    def write_predictions(self, model_name: str, exclude: set[str] = frozenset()) -> int:
+        """Rebuild preds.jsonl from every finished instance not in `exclude`: one line each, no duplicate."""
+        results = self.results([i for i in self.finished_ids() if i not in exclude])
+        atomic_write_text(self.predictions, "".join(self._prediction_line(model_name, r) for r in results.values()))
+        return len(results)
+
+    def append_prediction(self, model_name: str, result: InstanceResult) -> None:
+        """O(1) per finished instance; a line torn by a kill is repaired by the next rebuild."""
+        with open(self.predictions, "a", encoding="utf-8") as fh:
+            fh.write(self._prediction_line(model_name, result))
+            fh.flush()
+            os.fsync(fh.fileno())

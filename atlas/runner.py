@@ -89,6 +89,8 @@ def solve(session: Session, instance: Instance) -> InstanceResult:
         trajectory = Trajectory(session.run_dir.prepare_attempt(instance.instance_id, attempt))
         try:
             result, patch = _attempt(session, instance, trajectory)
+            if session.cancel.is_set():  # finished while the session was stopping: not recorded
+                raise Cancelled
             break
         except (EnvError, ModelError) as e:
             if session.cancel.is_set():
@@ -97,6 +99,8 @@ def solve(session: Session, instance: Instance) -> InstanceResult:
             errors.append(f"attempt {attempt}: {status.value}: {e}")
             trajectory.record("error", status=status.value, error=str(e))
             result, patch = InstanceResult(instance_id=instance.instance_id, status=status, attempts=0, error=str(e)), ""
+        except Cancelled:
+            raise
         except Exception as e:  # a bug in ATLAS: record it, do not retry it
             if session.cancel.is_set():
                 raise Cancelled from None
@@ -131,7 +135,9 @@ def _run_pool(session: Session, todo: list[Instance], progress: BatchProgress) -
             while futures:
                 done, futures = wait(futures, return_when=FIRST_COMPLETED)
                 for future in done:
-                    progress.finished(future.result())
+                    result = future.result()
+                    session.run_dir.append_prediction(session.model.name, result)
+                    progress.finished(result)
         except BaseException:
             session.cancel.set()
             for future in futures:
@@ -147,13 +153,14 @@ def _raise_on_sigterm() -> None:
 
 def run(config: AtlasConfig, run_path: Path) -> RunSummary:
     """One session of the run at `run_path` (created or resumed)."""
+    # bad input fails here, before the run directory or any container exists
+    instances = select(load_instances(config.dataset), config.run)
+    model = make_model(config.model.model_dump())
+    agent = make_agent(config.agent.model_dump())
+    client = docker_client()
     run_dir = RunDir(run_path)
     with run_dir.lock():
-        client = docker_client()
         swept = remove_labeled(client, **{"atlas.run_dir": str(run_dir.path)})
-        instances = select(load_instances(config.dataset), config.run)
-        model = make_model(config.model.model_dump())
-        agent = make_agent(config.agent.model_dump())
         session = Session(config, run_dir, model, agent, client)
         scaffold = agent.describe()
         manifest = open_manifest(run_dir, config, {
@@ -173,10 +180,14 @@ def run(config: AtlasConfig, run_path: Path) -> RunSummary:
             build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
                               workers=config.run.workers)
         _raise_on_sigterm()
+        # preds.jsonl starts from what is finished and grows by one line per instance
+        run_dir.write_predictions(model.name, exclude={i.instance_id for i in todo})
         try:
             with BatchProgress(len(todo), len(instances) - len(todo)) as progress:
                 _run_pool(session, todo, progress)
         finally:
+            if session.cancel.is_set():  # a container a worker started during the stop
+                remove_labeled(client, **{"atlas.session": session.id})
             run_dir.write_predictions(model.name)
             results = run_dir.results([i.instance_id for i in instances])
             manifest["sessions"][-1]["finished_at"] = now()

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import AgentOutcome, Deadline, Scaffold, Templates
+from atlas.config import validate_section
 from atlas.datasets import Instance
 from atlas.environments import DockerEnvironment
 from atlas.models import Model
@@ -55,7 +56,7 @@ class BashAgent(Scaffold):
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
-        self.settings = BashAgentConfig.model_validate(config)
+        self.settings = validate_section(BashAgentConfig, config, prefix="agent.")
         self.templates = Templates(Path(self.settings.templates))
 
     def describe(self) -> dict[str, Any]:

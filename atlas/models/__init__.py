@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from atlas.config import ConfigError
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, Usage
 from atlas.models.deterministic import EmptyModel, GoldModel, ScriptedModel
 
@@ -17,7 +18,7 @@ BACKENDS: dict[str, type[Model]] = {
 def make_model(config: dict[str, Any]) -> Model:
     backend = config.get("backend")
     if backend not in BACKENDS:
-        raise ValueError(f"model.backend {backend!r} is unknown; choose one of: {', '.join(sorted(BACKENDS))}")
+        raise ConfigError(f"model.backend {backend!r} is unknown; choose one of: {', '.join(sorted(BACKENDS))}")
     return BACKENDS[backend](config)
 
 

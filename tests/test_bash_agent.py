@@ -1,0 +1,92 @@
+"""The bash scaffold: action parsing, and its loop driven by scripted answers in a real container."""
+
+import pytest
+
+from agents.base import Deadline
+from agents.bash.agent import BashAgent, FormatError, parse_action
+from atlas.config import ConfigError, EnvConfig
+from atlas.environments import DockerEnvironment
+from atlas.models.deterministic import ScriptedModel, turn
+from atlas.records import Status
+from atlas.trajectory import Trajectory, read_trajectory
+
+
+def test_parse_action_takes_the_single_bash_block():
+    assert parse_action("THOUGHT: look\n\n```bash\nls -la\n```") == "ls -la"
+    assert parse_action("x\n```bash\ncat <<'EOF' > f\na\nEOF\n```\n") == "cat <<'EOF' > f\na\nEOF"
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("no block at all", "found 0"),
+    ("```bash\nls\n```\n```bash\npwd\n```", "found 2"),
+    ("```bash\n\n```", "empty"),
+    ("```python\nprint(1)\n```", "found 0"),
+])
+def test_parse_action_rejects_malformed_turns(text, reason):
+    with pytest.raises(FormatError, match=reason):
+        parse_action(text)
+
+
+def test_unknown_agent_option_is_a_config_error():
+    with pytest.raises(ConfigError, match="agent.step_limt"):
+        BashAgent({"name": "bash", "step_limt": 3})
+
+
+def test_templates_are_hashed():
+    hashes = BashAgent({"name": "bash"}).describe()["template_sha256"]
+    assert set(hashes) == {"system.j2", "instance.j2", "observation.j2", "format_error.j2"}
+    assert all(len(h) == 64 for h in hashes.values())
+
+
+@pytest.fixture
+def instance(sample_images):
+    return sample_images[0]
+
+
+def drive(docker_client, instance, tmp_path, turns, seconds=600, **agent):
+    """Run the scaffold on `instance` with scripted turns; return (outcome, trajectory entries, diff)."""
+    model = ScriptedModel({"name": "t", "backend": "scripted"}, turns)
+    trajectory = Trajectory(tmp_path / "trajectory.jsonl")
+    with DockerEnvironment(instance.image_name(), EnvConfig(), {"atlas.run_dir": str(tmp_path)}, docker_client) as env:
+        outcome = BashAgent({"name": "bash", **agent}).run(model, env, instance, trajectory, Deadline(seconds))
+        patch = env.diff(instance.base_commit)
+    trajectory.close()
+    return outcome, read_trajectory(tmp_path / "trajectory.jsonl"), patch
+
+
+def test_malformed_turn_gets_an_error_message_and_the_loop_goes_on(docker_client, instance, tmp_path):
+    turns = ["I think I should look around.", turn("make a file", "echo hi > NOTE.txt"), turn("done", "echo ATLAS_SUBMIT")]
+    outcome, entries, patch = drive(docker_client, instance, tmp_path, turns)
+    assert outcome.status is Status.SUBMITTED and outcome.format_errors == 1 and outcome.steps == 3
+    errors = [e for e in entries if e.get("format_error")]
+    assert len(errors) == 1 and "found 0 ```bash blocks" in errors[0]["content"]
+    assert "+hi" in patch and "NOTE.txt" in patch
+    actions = [e for e in entries if e["kind"] == "action"]
+    assert actions[0]["command"] == "echo hi > NOTE.txt" and actions[0]["exit_code"] == 0
+
+
+def test_too_many_malformed_turns_end_the_instance(docker_client, instance, tmp_path):
+    outcome, entries, _ = drive(docker_client, instance, tmp_path, ["no command"] * 5, format_error_limit=2)
+    assert outcome.status is Status.FORMAT_ERROR_LIMIT and outcome.format_errors == 3
+
+
+def test_step_limit(docker_client, instance, tmp_path):
+    outcome, entries, _ = drive(docker_client, instance, tmp_path, [turn("look", "ls")] * 10, step_limit=4)
+    assert outcome.status is Status.STEP_LIMIT and outcome.steps == 4
+    observations = [e for e in entries if e["kind"] == "message" and e["role"] == "user"]
+    assert "<exit_code>0</exit_code>" in observations[-1]["content"]
+
+
+def test_hanging_command_is_reported_to_the_model(docker_client, instance, tmp_path):
+    turns = [turn("wait", "sleep 120"), turn("check", "echo still-here"), turn("done", "echo ATLAS_SUBMIT")]
+    outcome, entries, _ = drive(docker_client, instance, tmp_path, turns, command_timeout=2)
+    assert outcome.status is Status.SUBMITTED
+    first_observation = [e for e in entries if e["kind"] == "message" and e["role"] == "user"][1]["content"]
+    assert "timed out after 2 seconds" in first_observation
+    second = [e for e in entries if e["kind"] == "action"][1]
+    assert second["output"].strip() == "still-here"
+
+
+def test_instance_wall_clock_timeout(docker_client, instance, tmp_path):
+    outcome, _, _ = drive(docker_client, instance, tmp_path, [turn("wait", "sleep 30")] * 5, seconds=3)
+    assert outcome.status is Status.TIMEOUT and outcome.steps == 1

@@ -1,0 +1,59 @@
+"""The deterministic backends and the shared usage record."""
+
+import pytest
+
+from atlas.datasets import Instance
+from atlas.models import ModelError, Usage, make_model
+from atlas.models.deterministic import heredoc_apply
+
+PATCH = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"
+INSTANCE = Instance(instance_id="acme__w-1", repo="acme/w", base_commit="a" * 40, problem_statement="p", patch=PATCH)
+MESSAGES = [{"role": "system", "content": "s" * 400}, {"role": "user", "content": "u" * 400}]
+
+
+def test_gold_applies_the_reference_patch_then_submits():
+    model = make_model({"name": "gold", "backend": "gold"}).for_instance(INSTANCE)
+    first, second = model.query(MESSAGES), model.query(MESSAGES)
+    assert PATCH in first.content and "git apply" in first.content
+    assert "echo ATLAS_SUBMIT" in second.content
+    assert first.usage.prompt_tokens == 200 and first.usage.estimated
+    with pytest.raises(ModelError, match="exhausted"):
+        model.query(MESSAGES)
+
+
+def test_gold_without_reference_patch_is_a_model_error():
+    with pytest.raises(ModelError, match="no reference patch"):
+        make_model({"name": "gold", "backend": "gold"}).for_instance(INSTANCE.model_copy(update={"patch": ""}))
+
+
+def test_heredoc_marker_never_collides_with_the_patch():
+    patch = "line with ATLAS_PATCH_EOF inside\n"
+    command = heredoc_apply(patch)
+    assert command.startswith("git apply --verbose - <<'ATLAS_PATCH_EOF_'")
+    assert command.endswith("\nATLAS_PATCH_EOF_")
+
+
+def test_scripted_reads_turns_per_instance(tmp_path):
+    (tmp_path / "acme__w-1.yaml").write_text("turns:\n  - first\n  - second\n")
+    model = make_model({"name": "s", "backend": "scripted", "scripts_dir": str(tmp_path)})
+    bound = model.for_instance(INSTANCE)
+    assert [bound.query(MESSAGES).content for _ in range(2)] == ["first", "second"]
+    other = model.for_instance(INSTANCE.model_copy(update={"instance_id": "acme__w-2"}))
+    assert "ATLAS_SUBMIT" in other.query(MESSAGES).content
+
+
+def test_scripted_rejects_malformed_script(tmp_path):
+    (tmp_path / "acme__w-1.yaml").write_text("turns: just one string\n")
+    model = make_model({"name": "s", "backend": "scripted", "scripts_dir": str(tmp_path)})
+    with pytest.raises(ModelError, match="list of strings"):
+        model.for_instance(INSTANCE)
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="model.backend 'nope' is unknown"):
+        make_model({"name": "x", "backend": "nope"})
+
+
+def test_usage_adds_up():
+    total = Usage(prompt_tokens=3, completion_tokens=1) + Usage(prompt_tokens=2, cached_prompt_tokens=1, estimated=True)
+    assert (total.prompt_tokens, total.cached_prompt_tokens, total.completion_tokens, total.estimated) == (5, 1, 1, True)
