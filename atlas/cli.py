@@ -18,6 +18,8 @@ commands:
                          (Hydra: `atlas run --help` lists config groups; `-m` runs a sweep)
   evaluate RUN_DIR       grade a run's preds.jsonl with the official swebench harness and print the table
   images build           build the offline base image and the bundled sample-task images
+  plan [overrides]       estimate weights, KV cache and the largest context for a model preset on a GPU
+                         (e.g. `atlas plan model=qwen2.5-coder-14b-awq gpu.vram_gb=16`)
 
 `atlas <command> --help` describes each command.
 """
@@ -32,11 +34,12 @@ def report_errors() -> Iterator[None]:
     from atlas.datasets import DatasetError
     from atlas.environments import EnvError
     from atlas.manifest import ConfigDrift
+    from atlas.models import ModelError
     from atlas.rundir import RunLocked
 
     try:
         yield
-    except (ConfigError, DatasetError, EnvError, ConfigDrift, RunLocked, ValueError) as e:
+    except (ConfigError, DatasetError, EnvError, ModelError, ConfigDrift, RunLocked, ValueError) as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
@@ -91,6 +94,38 @@ def images_command(args: list[str]) -> None:
     err.print(f"task images: {len(built)} built, {len(instances) - len(built)} already present")
 
 
+def plan_command(args: list[str]) -> None:
+    from hydra import compose, initialize_config_dir
+    from rich.table import Table
+
+    from atlas.app import resolve
+    from atlas.config import CONF_DIR, ConfigError
+    from atlas.planner import Architecture, plan
+
+    if any(a in ("-h", "--help") for a in args):
+        print("usage: atlas plan model=<preset> [gpu.vram_gb=N] [model.server.kv_cache_dtype=fp8] [...]")
+        return
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        config = resolve(compose("config", overrides=args))
+    model = config.model.model_dump()
+    if not model.get("architecture"):
+        raise ConfigError(f"model {config.model.name!r} has no architecture section to plan with")
+    kv_dtype = (model.get("server") or {}).get("kv_cache_dtype", "auto")
+    result = plan(Architecture.model_validate(model["architecture"]), config.gpu, kv_dtype)
+    table = Table(title=f"{config.model.name} on {config.gpu.vram_gb} GiB", title_justify="left", show_header=False)
+    rows = [("weights", f"{result.weights_gib:.2f} GiB"), ("KV cache per token", f"{result.kv_bytes_per_token:,} bytes ({kv_dtype})"),
+            ("overhead", f"{config.gpu.overhead_gib} GiB"), ("KV cache budget", f"{result.kv_budget_gib:.2f} GiB"),
+            ("largest context", f"{result.max_context:,} tokens"), ("verdict", result.reason)]
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+    if result.fits:
+        print(f"vllm serve flags: --max-model-len {result.max_context} --gpu-memory-utilization {result.gpu_memory_utilization}")
+    else:
+        print(f"does not fit: {result.reason}")
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -103,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         with report_errors():
             run_main(rest)
         return
-    handlers = {"evaluate": evaluate_command, "images": images_command}
+    handlers = {"evaluate": evaluate_command, "images": images_command, "plan": plan_command}
     if command not in handlers:
         err.print(f"[bold red]error:[/] unknown command {command!r}\n{USAGE}")
         sys.exit(2)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from atlas.planner import GpuConfig
+
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
@@ -102,6 +104,7 @@ class RunSettings(_Strict):
 
 class AtlasConfig(_Strict):
     dataset: DatasetConfig
+    gpu: GpuConfig = GpuConfig()
     model: ModelConfig
     agent: AgentConfig
     env: EnvConfig

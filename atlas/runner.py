@@ -151,30 +151,42 @@ def _raise_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
+def _start_manifest(session: Session, instances: list[Instance], swept: int) -> dict:
+    config, scaffold = session.config, session.agent.describe()
+    manifest = open_manifest(session.run_dir, config, {
+        "run_dir": str(session.run_dir.path),
+        "dataset": {**config.dataset.model_dump(), "resolved_path": resolve_path(config.dataset),
+                    "instance_count": len(instances), "instance_ids": [i.instance_id for i in instances]},
+        "model": session.model.describe(),
+        "agent": scaffold,
+        "limits": {"step_limit": scaffold.get("step_limit"), "instance_timeout_s": config.run.timeout,
+                   "retries": config.run.retries, "env": config.env.model_dump()},
+        "host": host_info(session.client.version().get("Version", "unknown")),
+    })
+    if swept:
+        manifest["sessions"][-1]["stray_containers_removed"] = swept
+    return manifest
+
+
+def _finish_manifest(session: Session, manifest: dict, results: dict[str, InstanceResult]) -> None:
+    manifest["sessions"][-1]["finished_at"] = now()
+    manifest["images"] = {r.instance_id: {"name": r.image, "id": r.image_id} for r in results.values()}
+    manifest["totals"] = {**_totals(results), **session.model.accounting()}
+    write_manifest(session.run_dir, manifest)
+
+
 def run(config: AtlasConfig, run_path: Path) -> RunSummary:
     """One session of the run at `run_path` (created or resumed)."""
     # bad input fails here, before the run directory or any container exists
     instances = select(load_instances(config.dataset), config.run)
-    model = make_model(config.model.model_dump())
+    model = make_model({**config.model.model_dump(), "gpu": config.gpu.model_dump()})
     agent = make_agent(config.agent.model_dump())
     client = docker_client()
     run_dir = RunDir(run_path)
     with run_dir.lock():
         swept = remove_labeled(client, **{"atlas.run_dir": str(run_dir.path)})
         session = Session(config, run_dir, model, agent, client)
-        scaffold = agent.describe()
-        manifest = open_manifest(run_dir, config, {
-            "run_dir": str(run_dir.path),
-            "dataset": {**config.dataset.model_dump(), "resolved_path": resolve_path(config.dataset),
-                        "instance_count": len(instances), "instance_ids": [i.instance_id for i in instances]},
-            "model": model.describe(),
-            "agent": scaffold,
-            "limits": {"step_limit": scaffold.get("step_limit"), "instance_timeout_s": config.run.timeout,
-                       "retries": config.run.retries, "env": config.env.model_dump()},
-            "host": _host(client),
-        })
-        if swept:
-            manifest["sessions"][-1]["stray_containers_removed"] = swept
+        manifest = _start_manifest(session, instances, swept)
         todo = _pending(run_dir, instances, config.run.rerun_errors)
         if todo and config.dataset.source == "task_repo" and config.env.build_missing:
             build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
@@ -183,6 +195,9 @@ def run(config: AtlasConfig, run_path: Path) -> RunSummary:
         # preds.jsonl starts from what is finished and grows by one line per instance
         run_dir.write_predictions(model.name, exclude={i.instance_id for i in todo})
         try:
+            if todo:
+                model.open(run_dir.path)
+                manifest["model"] = model.describe()  # now with what the server reported
             with BatchProgress(len(todo), len(instances) - len(todo)) as progress:
                 _run_pool(session, todo, progress)
         finally:
@@ -190,16 +205,9 @@ def run(config: AtlasConfig, run_path: Path) -> RunSummary:
                 remove_labeled(client, **{"atlas.session": session.id})
             run_dir.write_predictions(model.name)
             results = run_dir.results([i.instance_id for i in instances])
-            manifest["sessions"][-1]["finished_at"] = now()
-            manifest["images"] = {r.instance_id: {"name": r.image, "id": r.image_id} for r in results.values()}
-            manifest["totals"] = _totals(results)
-            write_manifest(run_dir, manifest)
+            _finish_manifest(session, manifest, results)
             model.close()
     return RunSummary(run_dir.path, [i.instance_id for i in instances], results)
-
-
-def _host(client) -> dict:
-    return host_info(client.version().get("Version", "unknown"))
 
 
 def _totals(results: dict[str, InstanceResult]) -> dict:

@@ -60,7 +60,9 @@ def test_cli_requires_path_for_file_dataset(tmp_path):
 def test_cli_help_lists_groups_and_options():
     done = atlas("run", "--help")
     assert done.returncode == 0
-    for text in ("model: empty, gold, scripted", "dataset:", "instance_regex", "workers:"):
+    models = next(line for line in done.stdout.splitlines() if line.startswith("model: "))
+    assert {"gold", "empty", "scripted", "vllm", "claude-sonnet"} <= set(models[7:].split(", "))
+    for text in ("dataset: file, sample, task_repo, verified", "instance_regex", "workers:"):
         assert text in done.stdout
     top = atlas("--help")
     assert "evaluate RUN_DIR" in top.stdout and "images build" in top.stdout

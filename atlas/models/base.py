@@ -8,6 +8,7 @@ model they talk to.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -19,34 +20,46 @@ class ModelError(RuntimeError):
     """The model could not answer (server down, API error): an infrastructure failure, retried."""
 
 
-class ContextLimitError(ModelError):
-    """The request would not fit in the model's context window."""
+class ContextLimitError(RuntimeError):
+    """The request would not fit in the model's context window: an agent outcome, never retried."""
 
 
 class Usage(BaseModel):
     """Tokens of one call, or of many added together."""
 
-    prompt_tokens: int = 0
-    cached_prompt_tokens: int = 0
-    completion_tokens: int = 0
-    thinking_tokens: int = 0
+    prompt_tokens: int = 0  # every input token, cached ones included
+    cached_prompt_tokens: int = 0  # of which read from a prompt cache
+    cache_write_tokens: int = 0  # of which written to a prompt cache (Anthropic bills these apart)
+    completion_tokens: int = 0  # every output token, thinking included
+    thinking_tokens: int = 0  # of which spent thinking
     estimated: bool = Field(False, description="True when counted locally rather than reported by a server.")
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             thinking_tokens=self.thinking_tokens + other.thinking_tokens,
             estimated=self.estimated or other.estimated,
         )
 
 
+class ToolCall(BaseModel):
+    id: str
+    name: str
+    arguments: str  # JSON text as the model wrote it; a scaffold validates it
+
+
 class ModelResponse(BaseModel):
+    """One assistant turn, normalized across backends."""
+
     content: str
+    tool_calls: list[ToolCall] = []
     usage: Usage = Usage()
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    ttft_s: float | None = None
     finish_reason: str = "stop"
     extra: dict[str, Any] = {}
 
@@ -65,13 +78,20 @@ class Model(ABC):
         """Served models answer any task; deterministic ones bind to one here."""
         return self
 
+    def open(self, run_dir: Path) -> None:
+        """Acquire run-level resources (start a server, check a key) before any instance runs."""
+
     @abstractmethod
-    def query(self, messages: list[dict[str, str]]) -> ModelResponse:
-        """One assistant turn for the conversation so far."""
+    def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
+        """One assistant turn for the conversation so far; `tools` are JSON-schema tool definitions."""
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about this model (secrets already removed)."""
         return dict(self.config)
+
+    def accounting(self) -> dict[str, Any]:
+        """Run-level figures for the manifest's totals (e.g. how long a GPU server was held)."""
+        return {}
 
     def close(self) -> None:
         """Release run-level resources (servers, connections)."""

@@ -41,7 +41,7 @@ class _ReplayModel(Model):
         self.turns = turns or []
         self.position = 0
 
-    def query(self, messages: list[dict[str, str]]) -> ModelResponse:
+    def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
         if self.position >= len(self.turns):
             raise ModelError(f"{self.name}: script exhausted after {len(self.turns)} turns")
         content = self.turns[self.position]

@@ -1,0 +1,207 @@
+"""Any OpenAI-compatible chat server: vLLM, llama.cpp's server, Ollama, LM Studio, SGLang.
+
+Text completion and native tool calling share one call; streaming measures the time to
+the first token. Before each request the prompt is counted -- exactly through vLLM's
+/tokenize when `tokenize_endpoint` is on, else estimated -- and a request that cannot fit
+`context_window` raises ContextLimitError instead of being truncated. A server's own
+context-length 400 is mapped to the same error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field
+
+from atlas.config import ConfigError, validate_section
+from atlas.costs import FreePricing, Pricing
+from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
+from atlas.models.retry import call_with_retries
+
+CONTEXT_MESSAGE = re.compile(r"maximum context length|context length|too many tokens|exceeds? the context", re.I)
+
+
+class OpenAIConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the vLLM preset adds server/architecture sections
+    name: str
+    backend: str
+    model: str = Field(description="The model id the server serves.")
+    base_url: str | None = None
+    api_key_env: str | None = Field(None, description="Environment variable holding the key; none for local servers.")
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = Field(4096, gt=0)
+    seed: int | None = 0
+    stop: list[str] | None = None
+    extra_body: dict[str, Any] = {}
+    stream: bool = True
+    timeout: float = Field(600, gt=0)
+    retries: int = Field(4, ge=1)
+    retry_initial_wait: float = Field(2.0, ge=0)
+    context_window: int | None = Field(None, gt=0)
+    tokenize_endpoint: bool = False
+    pricing: Pricing = FreePricing()
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError,
+                              openai.APITimeoutError))
+
+
+class OpenAICompatibleModel(Model):
+    """A chat-completions endpoint; `base_url` points at it."""
+
+    settings_schema: type[OpenAIConfig] = OpenAIConfig
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__(config)
+        self.settings = validate_section(self.settings_schema, config, prefix="model.")
+        self.client: openai.OpenAI | None = None
+        self.server_models: list[dict[str, Any]] = []
+
+    def _api_key(self) -> str:
+        variable = self.settings.api_key_env
+        if variable is None:
+            return "EMPTY"  # local servers ignore it, the SDK insists on one
+        if not os.environ.get(variable):
+            raise ConfigError(f"model.api_key_env names {variable}, which is not set in the environment")
+        return os.environ[variable]
+
+    def open(self, run_dir) -> None:
+        if not self.settings.base_url:
+            raise ConfigError("model.base_url must point at an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
+        self.connect(self.settings.base_url)
+
+    def connect(self, base_url: str) -> None:
+        """Create the client and check the server answers and serves the configured model."""
+        self.client = openai.OpenAI(base_url=base_url, api_key=self._api_key(), timeout=self.settings.timeout,
+                                    max_retries=0)
+        try:
+            listing = call_with_retries(self.client.models.list, _transient, attempts=3,
+                                        initial_wait=self.settings.retry_initial_wait, what=f"GET {base_url}/models")
+        except openai.APIStatusError as e:
+            raise ModelError(f"{base_url} answered {e.status_code} to GET /models: {e.message}") from None
+        self.server_models = [m.model_dump() for m in listing.data]
+        served = [m["id"] for m in self.server_models]
+        if self.settings.model not in served:
+            raise ConfigError(f"model.model {self.settings.model!r} is not served by {base_url}; it serves: {', '.join(served)}")
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.settings.model_dump(mode="json"), "server_models": self.server_models}
+
+    def count_prompt_tokens(self, messages: list[dict[str, Any]]) -> tuple[int, bool]:
+        """(tokens, exact): vLLM's /tokenize when enabled, else a characters/4 estimate."""
+        if self.settings.tokenize_endpoint and self.client is not None:
+            root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
+            body = json.dumps({"model": self.settings.model, "messages": messages}).encode()
+            request = urllib.request.Request(f"{root}/tokenize", body, {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=self.settings.timeout) as reply:
+                    return int(json.loads(reply.read())["count"]), True
+            except (urllib.error.URLError, KeyError, ValueError):
+                pass  # a server without /tokenize: fall back to the estimate
+        return sum(estimate_tokens(str(m.get("content") or "")) for m in messages), False
+
+    def _check_context(self, messages: list[dict[str, Any]]) -> None:
+        window = self.settings.context_window
+        if window is None:
+            return
+        tokens, exact = self.count_prompt_tokens(messages)
+        if tokens + self.settings.max_tokens > window:
+            how = "" if exact else "about "
+            raise ContextLimitError(f"the prompt is {how}{tokens} tokens; with max_tokens {self.settings.max_tokens} "
+                                    f"it exceeds the context window of {window}")
+
+    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        s = self.settings
+        request: dict[str, Any] = {"model": s.model, "messages": messages, "temperature": s.temperature,
+                                   "top_p": s.top_p, "max_tokens": s.max_tokens}
+        if s.seed is not None:
+            request["seed"] = s.seed
+        if s.stop:
+            request["stop"] = s.stop
+        if s.extra_body:
+            request["extra_body"] = s.extra_body
+        if tools:
+            request["tools"] = tools
+        if s.stream:
+            request.update(stream=True, stream_options={"include_usage": True})
+        return request
+
+    def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
+        if self.client is None:
+            raise ModelError("query() before open(): the model has no server")
+        self._check_context(messages)
+        request = self._request(messages, tools)
+        try:
+            return call_with_retries(lambda: self._call(request), _transient, attempts=self.settings.retries,
+                                     initial_wait=self.settings.retry_initial_wait, what=f"{self.name} request")
+        except openai.BadRequestError as e:
+            if CONTEXT_MESSAGE.search(str(e.message)):
+                raise ContextLimitError(str(e.message)) from None
+            raise ModelError(f"{self.name}: the server rejected the request: {e.message}") from None
+        except openai.APIStatusError as e:
+            raise ModelError(f"{self.name}: HTTP {e.status_code}: {e.message}") from None
+
+    def _call(self, request: dict[str, Any]) -> ModelResponse:
+        started = time.monotonic()
+        if request.get("stream"):
+            content, calls, finish, usage, ttft = self._read_stream(self.client.chat.completions.create(**request), started)
+        else:
+            reply = self.client.chat.completions.create(**request)
+            choice = reply.choices[0]
+            content, finish, ttft = choice.message.content or "", choice.finish_reason or "stop", None
+            calls = [ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+                     for c in choice.message.tool_calls or []]
+            usage = reply.usage
+        latency = time.monotonic() - started
+        normalized = self._usage(usage, content)
+        return ModelResponse(
+            content=content, tool_calls=calls, usage=normalized, latency_s=latency, ttft_s=ttft,
+            finish_reason=finish, cost_usd=self.settings.pricing.cost(normalized, gpu_seconds=latency),
+            extra={"tokens_per_s": round(normalized.completion_tokens / latency, 2) if latency > 0 else None},
+        )
+
+    @staticmethod
+    def _read_stream(stream, started: float):
+        content, finish, usage, ttft = [], "stop", None, None
+        calls: dict[int, dict[str, str]] = {}
+        for chunk in stream:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                delta = choice.delta
+                if ttft is None and (delta.content or delta.tool_calls):
+                    ttft = time.monotonic() - started
+                if delta.content:
+                    content.append(delta.content)
+                for call in delta.tool_calls or []:
+                    slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                    slot["id"] = call.id or slot["id"]
+                    if call.function is not None:
+                        slot["name"] = call.function.name or slot["name"]
+                        slot["arguments"] += call.function.arguments or ""
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+        tool_calls = [ToolCall(**calls[i]) for i in sorted(calls)]
+        return "".join(content), tool_calls, finish, usage, ttft
+
+    @staticmethod
+    def _usage(usage, content: str) -> Usage:
+        if usage is None:  # some servers omit it: estimate, and say so
+            return Usage(completion_tokens=estimate_tokens(content), estimated=True)
+        details = getattr(usage, "prompt_tokens_details", None)
+        completion_details = getattr(usage, "completion_tokens_details", None)
+        return Usage(
+            prompt_tokens=usage.prompt_tokens or 0,
+            cached_prompt_tokens=(getattr(details, "cached_tokens", None) or 0) if details else 0,
+            completion_tokens=usage.completion_tokens or 0,
+            thinking_tokens=(getattr(completion_details, "reasoning_tokens", None) or 0) if completion_details else 0,
+        )
