@@ -36,6 +36,7 @@ class FakeOpenAIServer:
         self.failures: deque[int] = deque()
         self.delay_s = 0.0
         self.cached_tokens = 0
+        self.die_after: int | None = None  # completions served before the server "crashes"
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -50,6 +51,9 @@ class FakeOpenAIServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def completions(self) -> int:
+        return sum(r["path"].endswith("/chat/completions") for r in self.requests)
 
     def answer(self, content: str = "", tool_calls: list[dict] | None = None, completion_tokens: int = 7) -> None:
         self.answers.append({"content": content, "tool_calls": tool_calls or [], "completion_tokens": completion_tokens})
@@ -108,6 +112,10 @@ class FakeOpenAIServer:
                 if self.path == "/tokenize":
                     count = count_tokens(body.get("messages", []))
                     return self._send(200, {"count": count, "max_model_len": server.max_model_len, "tokens": []})
+                if server.die_after is not None and server.completions() > server.die_after:
+                    self.connection.close()  # no answer, and no server from now on
+                    threading.Thread(target=server.stop, daemon=True).start()
+                    return
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 if server.failures:

@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from atlas.config import ConfigError
+from atlas.models.anthropic_backend import AnthropicModel
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, Usage
 from atlas.models.deterministic import EmptyModel, GoldModel, ScriptedModel
+from atlas.models.openai_backend import OpenAICompatibleModel
+from atlas.models.vllm_backend import VLLMModel
 
 BACKENDS: dict[str, type[Model]] = {
     "gold": GoldModel,
     "empty": EmptyModel,
     "scripted": ScriptedModel,
+    "anthropic": AnthropicModel,
+    "openai": OpenAICompatibleModel,
+    "vllm": VLLMModel,
 }
 
 
