@@ -156,7 +156,8 @@ def _start_manifest(session: Session, instances: list[Instance], swept: int) -> 
     manifest = open_manifest(session.run_dir, config, {
         "run_dir": str(session.run_dir.path),
         "dataset": {**config.dataset.model_dump(), "resolved_path": resolve_path(config.dataset),
-                    "instance_count": len(instances), "instance_ids": [i.instance_id for i in instances]},
+                    "instance_count": len(instances), "instance_ids": [i.instance_id for i in instances],
+                    "instances": {i.instance_id: {"repo": i.repo, "difficulty": i.difficulty} for i in instances}},
         "model": session.model.describe(),
         "agent": scaffold,
         "limits": {"step_limit": scaffold.get("step_limit"), "instance_timeout_s": config.run.timeout,
@@ -179,8 +180,8 @@ def run(config: AtlasConfig, run_path: Path) -> RunSummary:
     """One session of the run at `run_path` (created or resumed)."""
     # bad input fails here, before the run directory or any container exists
     instances = select(load_instances(config.dataset), config.run)
-    model = make_model({**config.model.model_dump(), "gpu": config.gpu.model_dump()})
     agent = make_agent(config.agent.model_dump())
+    model = make_model(config.model.model_dump(), scaffold=agent.name, gpu=config.gpu)
     client = docker_client()
     run_dir = RunDir(run_path)
     with run_dir.lock():

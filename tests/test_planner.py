@@ -55,9 +55,9 @@ def test_plan_command(tmp_path):
 
 def managed(tmp_path, vram):
     return make_model({"name": "q", "backend": "vllm", "model": "q", "retry_initial_wait": 0.01,
-                       "architecture": QWEN_14B.model_dump(), "gpu": {"vram_gb": vram},
+                       "architecture": QWEN_14B.model_dump(),
                        "server": {"command": STAND_IN, "weights": "Qwen/Qwen2.5-Coder-14B-Instruct-AWQ",
-                                  "startup_timeout": 30}})
+                                  "startup_timeout": 30}}, gpu=GpuConfig(vram_gb=vram))
 
 
 def test_managed_server_takes_its_context_from_the_plan(tmp_path):

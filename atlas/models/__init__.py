@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from atlas.config import ConfigError
+from atlas.planner import GpuConfig
 from atlas.models.anthropic_backend import AnthropicModel
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, Usage
 from atlas.models.deterministic import EmptyModel, GoldModel, ScriptedModel
@@ -21,11 +22,15 @@ BACKENDS: dict[str, type[Model]] = {
 }
 
 
-def make_model(config: dict[str, Any]) -> Model:
+def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | None = None) -> Model:
+    """The backend `config` names, told which scaffold it serves and on which GPU (for local servers)."""
     backend = config.get("backend")
     if backend not in BACKENDS:
         raise ConfigError(f"model.backend {backend!r} is unknown; choose one of: {', '.join(sorted(BACKENDS))}")
-    return BACKENDS[backend](config)
+    model = BACKENDS[backend](config)
+    model.scaffold = scaffold
+    model.gpu = gpu or GpuConfig()
+    return model
 
 
 __all__ = ["BACKENDS", "ContextLimitError", "Model", "ModelError", "ModelResponse", "Usage", "make_model"]

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from atlas.datasets import Instance
+from atlas.planner import GpuConfig
 
 
 class ModelError(RuntimeError):
@@ -69,6 +70,9 @@ class Model(ABC):
 
     def __init__(self, config: dict[str, Any]):
         self.config = config
+        # set by the runner: the scaffold being driven and the GPU a local server runs on
+        self.scaffold = "bash"
+        self.gpu = GpuConfig()
 
     @property
     def name(self) -> str:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atlas.config import ConfigError
 from atlas.models.base import ModelError
 from atlas.models.openai_backend import OpenAICompatibleModel, OpenAIConfig
-from atlas.planner import Architecture, GpuConfig, Plan, plan
+from atlas.planner import Architecture, Plan, plan
 
 PR_SET_PDEATHSIG = 1
 
@@ -57,7 +57,6 @@ class ServerConfig(BaseModel):
 class VLLMConfig(OpenAIConfig):
     server: ServerConfig | None = None
     architecture: Architecture | None = None
-    gpu: GpuConfig = GpuConfig()
 
 
 def free_port(host: str) -> int:
@@ -171,9 +170,9 @@ class VLLMModel(OpenAICompatibleModel):
         server, arch = self.settings.server, self.settings.architecture
         if server.max_model_len is not None or arch is None:
             return server
-        self.plan = plan(arch, self.settings.gpu, server.kv_cache_dtype)
+        self.plan = plan(arch, self.gpu, server.kv_cache_dtype)
         if not self.plan.fits:
-            raise ConfigError(f"{self.name} does not fit gpu.vram_gb={self.settings.gpu.vram_gb}: {self.plan.reason} "
+            raise ConfigError(f"{self.name} does not fit gpu.vram_gb={self.gpu.vram_gb}: {self.plan.reason} "
                               "(see `atlas plan`)")
         return server.model_copy(update={"max_model_len": self.plan.max_context,
                                          "gpu_memory_utilization": server.gpu_memory_utilization
