@@ -75,6 +75,7 @@ class RunSettings(_Strict):
     root: str = "runs"
     sweep: str = "sweep"
     workers: int = Field(1, ge=1)
+    max_inflight_requests: int | None = Field(None, ge=1, description="Cap on concurrent model requests; none = workers.")
     instance_ids: list[str] = []
     instance_regex: str | None = None
     slice: str | None = Field(None, description="Python slice over the selected instances, e.g. ':5' or '10:20'.")

@@ -46,6 +46,7 @@ class InstanceResult(BaseModel):
     model_seconds: float = 0.0
     wall_seconds: float = 0.0
     patch_lines: int = 0
+    prefix_reuse: float | None = None  # share of prompts after the first that repeated the previous prompt's start
     submitted_patch: bool = False
     error: str = ""
     image: str = ""

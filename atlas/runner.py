@@ -26,7 +26,8 @@ from atlas.environments import DockerEnvironment, EnvError, docker_client
 from atlas.environments.docker import remove_labeled
 from atlas.images import build_task_images
 from atlas.manifest import host_info, now, open_manifest, write_manifest
-from atlas.models import Model, ModelError, Usage, make_model
+from atlas.models import ModelError, Usage, make_model
+from atlas.models.metering import MeteredModel
 from atlas.progress import BatchProgress
 from atlas.records import InstanceResult, Status
 from atlas.rundir import RunDir
@@ -41,7 +42,7 @@ class Cancelled(Exception):
 class Session:
     config: AtlasConfig
     run_dir: RunDir
-    model: Model
+    model: MeteredModel
     agent: Scaffold
     client: object
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -63,9 +64,8 @@ def _attempt(session: Session, instance: Instance, trajectory: Trajectory) -> tu
     settings = session.config
     with DockerEnvironment(instance.image_name(), settings.env, session.labels(instance), session.client) as env:
         trajectory.record("start", instance_id=instance.instance_id, image=env.image, image_id=env.image_id)
-        outcome = session.agent.run(
-            session.model.for_instance(instance), env, instance, trajectory, Deadline(settings.run.timeout)
-        )
+        model = session.model.for_instance(instance)
+        outcome = session.agent.run(model, env, instance, trajectory, Deadline(settings.run.timeout))
         patch = env.diff(instance.base_commit)
         trajectory.record("end", status=outcome.status.value, steps=outcome.steps, message=outcome.message)
     result = InstanceResult(
@@ -73,7 +73,7 @@ def _attempt(session: Session, instance: Instance, trajectory: Trajectory) -> tu
         format_errors=outcome.format_errors, usage=outcome.usage, cost_usd=outcome.cost_usd,
         model_seconds=outcome.model_seconds, patch_lines=patch.count("\n"),
         submitted_patch=outcome.submitted and bool(patch.strip()), error=outcome.message,
-        image=env.image, image_id=env.image_id,
+        image=env.image, image_id=env.image_id, prefix_reuse=model.prefix_reuse(),
     )
     return result, patch
 
@@ -181,7 +181,8 @@ def run(config: AtlasConfig, run_path: Path) -> RunSummary:
     # bad input fails here, before the run directory or any container exists
     instances = select(load_instances(config.dataset), config.run)
     agent = make_agent(config.agent.model_dump())
-    model = make_model(config.model.model_dump(), scaffold=agent.name, gpu=config.gpu)
+    limiter = threading.BoundedSemaphore(config.run.max_inflight_requests) if config.run.max_inflight_requests else None
+    model = MeteredModel(make_model(config.model.model_dump(), scaffold=agent.name, gpu=config.gpu), limiter)
     client = docker_client()
     run_dir = RunDir(run_path)
     with run_dir.lock():
