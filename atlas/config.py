@@ -75,6 +75,8 @@ class RunSettings(_Strict):
     root: str = "runs"
     sweep: str = "sweep"
     workers: int = Field(1, ge=1)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(None, description="Ray cluster to join (host:port); none starts a local one.")
     max_inflight_requests: int | None = Field(None, ge=1, description="Cap on concurrent model requests; none = workers.")
     instance_ids: list[str] = []
     instance_regex: str | None = None
@@ -111,6 +113,13 @@ class AtlasConfig(_Strict):
     env: EnvConfig
     harness: HarnessConfig
     run: RunSettings
+
+    @model_validator(mode="after")
+    def _ray_needs_a_shared_server(self) -> "AtlasConfig":
+        if self.run.executor == "ray" and self.model.backend == "vllm" and not getattr(self.model, "base_url", None):
+            raise ValueError("run.executor=ray needs model.base_url: a model server every node can reach "
+                             "(a managed vllm serve would start one per task)")
+        return self
 
     @model_validator(mode="after")
     def _name_is_a_path_segment(self) -> "AtlasConfig":

@@ -28,7 +28,7 @@ from atlas.rundir import RunDir, atomic_write_text
 SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|(^|_)token|authorization|credentials?)$", re.IGNORECASE)
 # keys that change how a run is carried out, but not what any instance's result is
 NOT_RESULT_AFFECTING = (
-    "run.name", "run.root", "run.sweep", "run.workers", "run.max_inflight_requests", "run.retries", "run.rerun_errors",
+    "run.name", "run.root", "run.sweep", "run.workers", "run.executor", "run.ray_address", "run.max_inflight_requests", "run.retries", "run.rerun_errors",
     "run.allow_config_change", "run.evaluate", "run.instance_ids", "run.instance_regex", "run.slice",
     "env.pull", "env.build_missing", "harness.",
 )

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from atlas.config import AtlasConfig
 from atlas.datasets import Instance, load_instances, resolve_path, select
 from atlas.environments import DockerEnvironment, EnvError, docker_client
 from atlas.environments.docker import remove_labeled
+from atlas.executors import make_executor
 from atlas.images import build_task_images
 from atlas.manifest import host_info, now, open_manifest, write_manifest
 from atlas.models import ModelError, Usage, make_model
@@ -47,9 +48,11 @@ class Session:
     client: object
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     cancel: threading.Event = field(default_factory=threading.Event)
+    label_run_dir: str = ""  # a Ray task's containers carry the driver's run directory, not its scratch one
 
     def labels(self, instance: Instance) -> dict[str, str]:
-        return {"atlas.run_dir": str(self.run_dir.path), "atlas.session": self.id, "atlas.instance": instance.instance_id}
+        run_dir = self.label_run_dir or str(self.run_dir.path)
+        return {"atlas.run_dir": run_dir, "atlas.session": self.id, "atlas.instance": instance.instance_id}
 
 
 @dataclass
@@ -128,22 +131,27 @@ def _pending(run_dir: RunDir, instances: list[Instance], rerun_errors: bool) -> 
 
 
 def _run_pool(session: Session, todo: list[Instance], progress: BatchProgress) -> None:
-    """Run instances on worker threads; on Ctrl-C remove this session's containers and stop."""
-    with ThreadPoolExecutor(max_workers=session.config.run.workers, thread_name_prefix="atlas-worker") as pool:
-        futures: set[Future] = {pool.submit(solve, session, i) for i in todo}
-        try:
-            while futures:
-                done, futures = wait(futures, return_when=FIRST_COMPLETED)
-                for future in done:
-                    result = future.result()
-                    session.run_dir.append_prediction(session.model.name, result)
-                    progress.finished(result)
-        except BaseException:
-            session.cancel.set()
-            for future in futures:
-                future.cancel()
-            remove_labeled(session.client, **{"atlas.session": session.id})
-            raise
+    """Run instances on the configured executor; on Ctrl-C remove this session's containers and stop."""
+    if not todo:
+        return
+    executor = make_executor(session)
+    futures: set[Future] = set()
+    try:
+        futures = {executor.submit(i) for i in todo}
+        while futures:
+            done, futures = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                result = executor.collect(future)
+                session.run_dir.append_prediction(session.model.name, result)
+                progress.finished(result)
+    except BaseException:
+        session.cancel.set()
+        for future in futures:
+            future.cancel()
+        executor.cancel()
+        raise
+    finally:
+        executor.shutdown()
 
 
 def _raise_on_sigterm() -> None:

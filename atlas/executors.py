@@ -1,0 +1,116 @@
+"""Where instances run: on threads of this process (`local`), or as Ray tasks across a cluster (`ray`).
+
+Both hand back futures of finished InstanceResults written into the one run directory,
+so resume, predictions and reports do not know which ran them. A Ray task runs the same
+`solve` on its node, in a scratch run directory there, against that node's Docker engine,
+and returns the instance's files; the driver writes them into the run directory, status
+last, exactly as a local worker would have.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from atlas.config import ConfigError
+from atlas.datasets import Instance
+from atlas.environments.docker import remove_labeled
+from atlas.records import InstanceResult
+from atlas.rundir import atomic_write_text
+
+INSTANCE_FILES = ("trajectory", "patch.diff", "status.json")
+
+
+class LocalExecutor:
+    """`run.workers` threads in this process."""
+
+    def __init__(self, session):
+        self.session = session
+        self.pool = ThreadPoolExecutor(max_workers=session.config.run.workers, thread_name_prefix="atlas-worker")
+
+    def submit(self, instance: Instance) -> Future:
+        from atlas.runner import solve
+
+        return self.pool.submit(solve, self.session, instance)
+
+    def collect(self, future: Future) -> InstanceResult:
+        return future.result()
+
+    def cancel(self) -> None:
+        remove_labeled(self.session.client, **{"atlas.session": self.session.id})
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def solve_on_node(config: dict[str, Any], instance: dict[str, Any], run_dir: str, session_id: str) -> dict[str, str]:
+    """A Ray task: run one instance on this node; return its files (name -> text)."""
+    from agents import make_agent
+    from atlas.config import validate
+    from atlas.environments import docker_client
+    from atlas.models import make_model
+    from atlas.models.metering import MeteredModel
+    from atlas.rundir import RunDir
+    from atlas.runner import Session, solve
+
+    settings = validate(config)
+    agent = make_agent(settings.agent.model_dump())
+    model = MeteredModel(make_model(settings.model.model_dump(), scaffold=agent.name, gpu=settings.gpu))
+    with tempfile.TemporaryDirectory(prefix="atlas-node-") as scratch:
+        model.open(Path(scratch))
+        try:
+            session = Session(settings, RunDir(Path(scratch)), model, agent, docker_client(), id=session_id,
+                              label_run_dir=run_dir)
+            result = solve(session, Instance.model_validate(instance))
+        finally:
+            model.close()
+        folder = session.run_dir.instance_dir(result.instance_id)
+        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir())}
+
+
+class RayExecutor:
+    """One Ray task per instance (`run.ray_address`: a cluster to join; none starts a local one)."""
+
+    def __init__(self, session):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("run.executor=ray needs Ray: pip install 'atlas-swe[ray]'") from None
+        self.ray, self.session = ray, session
+        ray.init(address=session.config.run.ray_address, ignore_reinit_error=True, log_to_driver=False,
+                 include_dashboard=False)
+        self.task = ray.remote(num_cpus=1, max_retries=0)(solve_on_node)
+        self.config = session.config.model_dump(mode="json")
+        self.refs: list = []
+
+    def submit(self, instance: Instance) -> Future:
+        ref = self.task.remote(self.config, instance.model_dump(), str(self.session.run_dir.path), self.session.id)
+        self.refs.append(ref)
+        return ref.future()
+
+    def collect(self, future: Future) -> InstanceResult:
+        files = future.result()
+        result = InstanceResult.model_validate(json.loads(files["status.json"]))
+        folder = self.session.run_dir.instance_dir(result.instance_id)
+        for stale in folder.glob("trajectory*.jsonl"):
+            stale.unlink()
+        for name, text in files.items():
+            if name != "status.json":
+                atomic_write_text(folder / name, text)
+        atomic_write_text(folder / "status.json", files["status.json"])  # the commit point, last
+        return result
+
+    def cancel(self) -> None:
+        for ref in self.refs:
+            self.ray.cancel(ref, force=True)
+        remove_labeled(self.session.client, **{"atlas.session": self.session.id})
+
+    def shutdown(self) -> None:
+        self.ray.shutdown()
+
+
+def make_executor(session):
+    return RayExecutor(session) if session.config.run.executor == "ray" else LocalExecutor(session)
