@@ -1,0 +1,63 @@
+import pytest
+
+from minitmpl import Template, TemplateSyntaxError
+
+
+def render(source, **variables):
+    return Template(source).render(**variables)
+
+
+def test_if_else():
+    source = "{% if user %}Hi {{ user }}{% else %}Hi stranger{% endif %}"
+    assert render(source, user="ann") == "Hi ann"
+    assert render(source) == "Hi stranger"
+
+
+def test_if_not():
+    assert render("{% if not items %}empty{% endif %}", items=[]) == "empty"
+
+
+def test_if_with_filter():
+    assert render("{% if xs|length %}{{ xs|length }} items{% endif %}", xs=[1, 2]) == "2 items"
+
+
+def test_for_loop():
+    assert render("{% for x in xs %}[{{ x }}]{% endfor %}", xs=[1, 2, 3]) == "[1][2][3]"
+
+
+def test_for_else():
+    assert render("{% for x in xs %}{{ x }}{% else %}none{% endfor %}", xs=[]) == "none"
+
+
+def test_loop_variables():
+    source = "{% for x in xs %}{{ loop.index }}/{{ loop.length }}{% if loop.first %}F{% endif %}{% if loop.last %}L{% endif %} {% endfor %}"
+    assert render(source, xs="abc") == "1/3F 2/3 3/3L "
+
+
+def test_nested_loops_keep_outer_loop_info():
+    source = "{% for row in rows %}{% for c in row %}{{ c }}{% endfor %}{{ loop.index }};{% endfor %}"
+    assert render(source, rows=[["a", "b"], ["c", "d", "e"]]) == "ab1;cde2;"
+
+
+def test_nested_loop_can_read_outer_variable():
+    source = "{% for g in groups %}{% for m in g.members %}{{ g.name }}.{{ m }} {% endfor %}{% endfor %}"
+    groups = [{"name": "x", "members": [1, 2]}, {"name": "y", "members": [3]}]
+    assert render(source, groups=groups) == "x.1 x.2 y.3 "
+
+
+def test_for_over_dotted_name():
+    assert render("{% for t in post.tags %}#{{ t }}{% endfor %}", post={"tags": ["a", "b"]}) == "#a#b"
+
+
+def test_comments_render_nothing():
+    assert render("a{# hidden #}b") == "ab"
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{% if x %}", "{% for x in xs %}", "{% for x xs %}{% endfor %}", "{% bogus %}", "{% %}", "{% endif %}"],
+    ids=["unclosed-if", "unclosed-for", "bad-for", "unknown-tag", "empty-tag", "stray-endif"],
+)
+def test_syntax_errors(source):
+    with pytest.raises(TemplateSyntaxError):
+        Template(source)
