@@ -27,6 +27,14 @@ from atlas.rundir import RunDir
 console = Console()
 
 
+def dirname(overrides: str) -> str:
+    """A sweep member's overrides as one safe path segment (values may hold slashes)."""
+    return overrides.replace("/", "_").replace("\\", "_") or "default"
+
+
+OmegaConf.register_new_resolver("atlas_dirname", dirname, replace=True)
+
+
 def resolve(cfg: DictConfig):
     """Resolve interpolations and validate, turning OmegaConf's errors into a ConfigError."""
     try:
@@ -76,7 +84,7 @@ class SweepTable(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if isinstance(job_return.return_value, dict):
-            self.rows.append({"overrides": ",".join(job_return.overrides), **job_return.return_value})
+            self.rows.append(job_return.return_value)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         table = Table(title="sweep", title_justify="left")
@@ -84,7 +92,7 @@ class SweepTable(Callback):
             table.add_column(column, justify="left" if column == "member" else "right")
         for row in self.rows:
             rate = f"{100 * row['resolved'] / row['total']:.1f}%" if row["total"] else "-"
-            table.add_row(row["overrides"] or row["run"], str(row["total"]), str(row["finished"]),
+            table.add_row(Path(row["run"]).name, str(row["total"]), str(row["finished"]),
                           str(row["submitted"]), str(row["resolved"]), rate)
         console.print(table)
 

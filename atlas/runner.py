@@ -226,7 +226,7 @@ def _totals(results: dict[str, InstanceResult]) -> dict:
         "finished": len(results),
         "by_status": {s.value: sum(r.status is s for r in results.values()) for s in Status if any(r.status is s for r in results.values())},
         "usage": usage.model_dump(),
-        "cost_usd": round(sum(r.cost_usd for r in results.values()), 6),
+        "cost_usd": sum(r.cost_usd for r in results.values()),
         "wall_seconds": round(sum(r.wall_seconds for r in results.values()), 3),
         "model_seconds": round(sum(r.model_seconds for r in results.values()), 3),
     }

@@ -76,7 +76,7 @@ def test_missing_api_key_is_refused_before_the_run_starts(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     done = atlas("run", "model=claude-sonnet", f"run.root={tmp_path}", env=env)
     assert done.returncode == 2 and "ANTHROPIC_API_KEY" in done.stderr
-    assert not any(tmp_path.iterdir())
+    assert not list(tmp_path.rglob("manifest.json")) and not list(tmp_path.rglob("instances"))
 
 
 def test_claude_run_against_the_messages_api_wire_format(sample_images, tmp_path):

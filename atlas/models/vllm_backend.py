@@ -36,7 +36,7 @@ class ServerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     command: list[str] = ["vllm", "serve"]
-    weights: str = Field(description="HF model id or local path of the weights.")
+    weights: str | None = Field(None, description="HF model id or local path of the weights.")
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, description="0 picks a free port.")
     quantization: str | None = None
@@ -182,8 +182,9 @@ class VLLMModel(OpenAICompatibleModel):
         settings = self.settings
         if settings.base_url:
             return super().open(run_dir)
-        if settings.server is None:
-            raise ModelError("model.base_url is unset and the preset has no server section to start vllm serve with")
+        if settings.server is None or not settings.server.weights:
+            raise ConfigError("set model.base_url to attach to a running server, or model.server.weights "
+                              "for ATLAS to start vllm serve")
         server = self._sized_server()
         port = server.port or free_port(server.host)
         base_url = f"http://{server.host}:{port}/v1"
