@@ -80,8 +80,10 @@ class RayExecutor:
         except ImportError:
             raise ConfigError("run.executor=ray needs Ray: pip install 'atlas-swe[ray]'") from None
         self.ray, self.session = ray, session
-        ray.init(address=session.config.run.ray_address, ignore_reinit_error=True, log_to_driver=False,
-                 include_dashboard=False)
+        address = session.config.run.ray_address
+        # a Ray started here for this run stays on loopback; a cluster's address is used as given
+        local = {"_node_ip_address": "127.0.0.1"} if address is None else {}
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, **local)
         self.task = ray.remote(num_cpus=1, max_retries=0)(solve_on_node)
         self.config = session.config.model_dump(mode="json")
         self.refs: list = []

@@ -1,6 +1,7 @@
 """run.executor=ray: instances as Ray tasks on a local head started by the test, same results as a local run."""
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,8 @@ from tests.conftest import atlas, labeled_containers, read_jsonl
 
 pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'atlas-swe[ray]'")
 RAY = str(Path(sys.executable).with_name("ray"))
+# keep Ray on loopback (by default it swaps 127.0.0.1 for the network address), without cluster auth tokens
+LOOPBACK = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +26,9 @@ def ray_head(tmp_path_factory):
     temp = tmp_path_factory.mktemp("ray")
     start = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
              "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
-    subprocess.run(start, check=True, capture_output=True, timeout=180)
+    subprocess.run(start, check=True, capture_output=True, timeout=180, env=LOOPBACK)
     yield f"127.0.0.1:{port}"
-    subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+    subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120, env=LOOPBACK)
     shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -40,7 +43,8 @@ def test_ray_run_matches_a_local_run(ray_head, sample_images, docker_client, tmp
     common = ("model=scripted", f"run.instance_ids=[{ids}]", "run.evaluate=false")
     local = atlas("run", *common, f"run.root={tmp_path / 'local'}")
     assert local.returncode == 0, local.stderr[-3000:]
-    remote = atlas("run", *common, f"run.root={tmp_path / 'ray'}", "run.executor=ray", f"run.ray_address={ray_head}")
+    remote = atlas("run", *common, f"run.root={tmp_path / 'ray'}", "run.executor=ray", f"run.ray_address={ray_head}",
+                   env=LOOPBACK)
     assert remote.returncode == 0, remote.stderr[-3000:]
     local_dir, ray_dir = tmp_path / "local" / "sample.scripted.bash", tmp_path / "ray" / "sample.scripted.bash"
     assert outputs(ray_dir) == outputs(local_dir)
@@ -49,5 +53,6 @@ def test_ray_run_matches_a_local_run(ray_head, sample_images, docker_client, tmp
     assert trajectory[0]["kind"] == "start" and trajectory[-1]["kind"] == "end"
     assert not labeled_containers(docker_client, ray_dir)
     # resume is unchanged: nothing left to run
-    again = atlas("run", *common, f"run.root={tmp_path / 'ray'}", "run.executor=ray", f"run.ray_address={ray_head}")
+    again = atlas("run", *common, f"run.root={tmp_path / 'ray'}", "run.executor=ray", f"run.ray_address={ray_head}",
+                  env=LOOPBACK)
     assert again.returncode == 0 and "4 instance(s) already finished, 0 to run" in again.stderr
