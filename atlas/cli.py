@@ -17,6 +17,8 @@ commands:
   run [overrides]        run a model + scaffold over SWE-bench instances in Docker, then grade
                          (Hydra: `atlas run --help` lists config groups; `-m` runs a sweep)
   evaluate RUN_DIR       grade a run's preds.jsonl with the official swebench harness and print the table
+  report DIR             resolved rate with 95% CIs, breakdowns, cost; writes report.json/.html, methodology.md
+  compare DIR DIR [...]  runs (or published results) on their shared instances: McNemar test, warnings
   images build           build the offline base image and the bundled sample-task images
   plan [overrides]       estimate weights, KV cache and the largest context for a model preset on a GPU
                          (e.g. `atlas plan model=qwen2.5-coder-14b-awq gpu.vram_gb=16`)
@@ -67,6 +69,33 @@ def evaluate_command(args: list[str]) -> None:
     if options.timeout:
         config.harness.timeout = options.timeout
     grade_and_report(config, options.run_dir.resolve(), manifest["dataset"]["instance_ids"])
+
+
+def report_command(args: list[str]) -> None:
+    from harness.report import make_console, report_path
+
+    parser = argparse.ArgumentParser(prog="atlas report", description="Report a graded run directory, or every "
+                                     "member of a sweep directory, with 95%% confidence intervals.")
+    parser.add_argument("path", type=Path, help="a run directory, or a sweep directory of run directories")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0: reports reproduce)")
+    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    options = parser.parse_args(args)
+    report_path(options.path, make_console(), options.seed, options.resamples)
+
+
+def compare_command(args: list[str]) -> None:
+    from harness.compare import run_compare
+    from harness.report import make_console
+
+    parser = argparse.ArgumentParser(prog="atlas compare", description="Compare runs on the instances they share.")
+    parser.add_argument("paths", type=Path, nargs="+", metavar="DIR",
+                        help="run dirs, sweep dirs, or published results dirs (results/results.json, metadata.yaml)")
+    parser.add_argument("--html", type=Path, help="also write the comparison, with plots, to this HTML file")
+    parser.add_argument("--json", type=Path, help="also write the comparison to this JSON file")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
+    options = parser.parse_args(args)
+    run_compare(options.paths, make_console(), options.html, options.json, options.seed, options.resamples)
 
 
 def images_command(args: list[str]) -> None:
@@ -138,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         with report_errors():
             run_main(rest)
         return
-    handlers = {"evaluate": evaluate_command, "images": images_command, "plan": plan_command}
+    handlers = {"evaluate": evaluate_command, "images": images_command, "plan": plan_command,
+                "report": report_command, "compare": compare_command}
     if command not in handlers:
         err.print(f"[bold red]error:[/] unknown command {command!r}\n{USAGE}")
         sys.exit(2)
