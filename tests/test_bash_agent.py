@@ -1,5 +1,7 @@
 """The bash scaffold: action parsing, and its loop driven by scripted answers in a real container."""
 
+import time
+
 import pytest
 
 from agents.base import Deadline
@@ -88,5 +90,9 @@ def test_hanging_command_is_reported_to_the_model(docker_client, instance, tmp_p
 
 
 def test_instance_wall_clock_timeout(docker_client, instance, tmp_path):
-    outcome, _, _ = drive(docker_client, instance, tmp_path, [turn("wait", "sleep 30")] * 5, seconds=3)
-    assert outcome.status is Status.TIMEOUT and outcome.steps == 1
+    started = time.monotonic()
+    outcome, entries, _ = drive(docker_client, instance, tmp_path, [turn("wait", "sleep 30")] * 5, seconds=3)
+    assert outcome.status is Status.TIMEOUT
+    # commands are cut to the time left (whole seconds), so the 3 s budget holds: no 30 s sleep ran out
+    assert time.monotonic() - started < 20
+    assert all(e["timed_out"] for e in entries if e["kind"] == "action")
