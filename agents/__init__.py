@@ -1,14 +1,22 @@
-"""Agent scaffolds. Each turns (model, environment, instance) into an outcome; `make_agent` picks one by name."""
+"""Agent scaffolds. Each turns (model, environment, instance) into an outcome; `make_agent` picks one by name.
+
+bash: one fenced shell command per turn; tools: native tool calls (view, edit, search,
+bash, submit); agentless: a fixed localize -> repair -> validate -> vote pipeline. They
+share limits, context policy, accounting and patch extraction, so `agent=` is the only
+difference between the members of a sweep.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from agents.agentless.agent import AgentlessAgent
 from agents.base import AgentOutcome, Scaffold
-from atlas.config import ConfigError
 from agents.bash.agent import BashAgent
+from agents.tools.agent import ToolsAgent
+from atlas.config import ConfigError
 
-SCAFFOLDS: dict[str, type[Scaffold]] = {"bash": BashAgent}
+SCAFFOLDS: dict[str, type[Scaffold]] = {"bash": BashAgent, "tools": ToolsAgent, "agentless": AgentlessAgent}
 
 
 def make_agent(config: dict[str, Any]) -> Scaffold:

@@ -47,7 +47,8 @@ class Templates:
         )
 
     def render(self, name: str, **variables: Any) -> str:
-        return self.env.get_template(f"{name}.j2").render(**variables).strip()
+        # newlines only: spaces may be the indentation of an output's first line
+        return self.env.get_template(f"{name}.j2").render(**variables).strip("\n")
 
     def hashes(self) -> dict[str, str]:
         """sha256 of each template file, for the manifest: a changed prompt is a different experiment."""

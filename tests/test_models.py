@@ -1,5 +1,7 @@
 """The deterministic backends and the shared usage record."""
 
+import json
+
 import pytest
 
 from atlas.datasets import Instance
@@ -57,3 +59,58 @@ def test_unknown_backend():
 def test_usage_adds_up():
     total = Usage(prompt_tokens=3, completion_tokens=1) + Usage(prompt_tokens=2, cached_prompt_tokens=1, estimated=True)
     assert (total.prompt_tokens, total.cached_prompt_tokens, total.completion_tokens, total.estimated) == (5, 1, 1, True)
+
+
+def test_scripted_reads_the_turns_of_its_scaffold(tmp_path):
+    (tmp_path / "acme__w-1.yaml").write_text(
+        "turns: [bash turn]\n"
+        "tools_turns:\n"
+        "  - content: look\n"
+        "    tool_calls: [{name: view, arguments: {path: a.py}}, {name: grep, arguments: '{\"pattern\": '}]\n"
+        "  - {content: done, tool_calls: [{name: submit}]}\n"
+        "agentless_turns: [first answer, second answer]\n")
+    config = {"name": "s", "backend": "scripted", "scripts_dir": str(tmp_path)}
+    tools = make_model(config, scaffold="tools").for_instance(INSTANCE)
+    first = tools.query(MESSAGES)
+    assert first.content == "look" and tools.scaffold == "tools"
+    assert [(c.id, c.name, c.arguments) for c in first.tool_calls] == [
+        ("call_0_0", "view", '{"path": "a.py"}'), ("call_0_1", "grep", '{"pattern": ')]  # raw text kept as written
+    assert [c.name for c in tools.query(MESSAGES).tool_calls] == ["submit"]
+    agentless = make_model(config, scaffold="agentless").for_instance(INSTANCE)
+    assert [agentless.query(MESSAGES).content for _ in range(2)] == ["first answer", "second answer"]
+    with pytest.raises(ModelError, match="exhausted"):
+        agentless.query(MESSAGES)
+    assert make_model(config, scaffold="bash").for_instance(INSTANCE).query(MESSAGES).content == "bash turn"
+
+
+def test_scripted_rejects_malformed_tool_turns(tmp_path):
+    (tmp_path / "acme__w-1.yaml").write_text("tools_turns:\n  - content: x\n    tool_calls: [{arguments: {}}]\n")
+    model = make_model({"name": "s", "backend": "scripted", "scripts_dir": str(tmp_path)}, scaffold="tools")
+    with pytest.raises(ModelError, match=r"tools_turns\[0\] must be"):
+        model.for_instance(INSTANCE)
+
+
+def test_bundled_scripts_are_chosen_by_scaffold():
+    from atlas.config import DatasetConfig
+    from atlas.datasets import load_instances
+
+    instance = load_instances(DatasetConfig(name="s", source="task_repo", path="bundled"))[0]
+    for scaffold in ("bash", "tools", "agentless"):
+        model = make_model({"name": "s", "backend": "scripted"}, scaffold=scaffold)
+        first = model.for_instance(instance).query(MESSAGES)
+        assert bool(first.tool_calls) is (scaffold == "tools")
+        assert ("```bash" in first.content) is (scaffold == "bash")
+
+
+def test_gold_and_empty_answer_every_scaffold():
+    gold_tools = make_model({"name": "gold", "backend": "gold"}, scaffold="tools").for_instance(INSTANCE)
+    apply, submit = gold_tools.query(MESSAGES), gold_tools.query(MESSAGES)
+    assert apply.tool_calls[0].name == "bash" and PATCH in json.loads(apply.tool_calls[0].arguments)["command"]
+    assert submit.tool_calls[0].name == "submit"
+    gold_agentless = make_model({"name": "gold", "backend": "gold"}, scaffold="agentless").for_instance(INSTANCE)
+    answers = {gold_agentless.query(MESSAGES).content for _ in range(12)}  # one answer for any number of calls
+    assert len(answers) == 1 and "<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE" in answers.pop()
+    empty = make_model({"name": "empty", "backend": "empty"}, scaffold="tools").for_instance(INSTANCE)
+    assert [c.name for c in empty.query(MESSAGES).tool_calls] == ["submit"]
+    with pytest.raises(ModelError, match="no answers for scaffold 'swe'"):
+        make_model({"name": "empty", "backend": "empty"}, scaffold="swe").for_instance(INSTANCE)

@@ -1,0 +1,87 @@
+"""A tool-calling agent loop: native tool calls against bash, a file viewer, an editor, search and submit.
+
+Each turn the model calls one or more tools (agents/tools/schemas.py); every call gets a
+tool result -- the output, or an error message when its arguments do not fit the schema
+or the tool fails (a missing file, text that matches twice). A turn that calls no tool
+gets a format error message. File tools run in the container through the workspace
+helper; the patch is taken with `git diff` after `submit`, as for every scaffold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from agents.base import AgentOutcome, Deadline, Scaffold, Templates
+from agents.conversation import Conversation, ScaffoldSettings
+from agents.observation import Action, record_action, run_action
+from agents.tools.schemas import TOOLS, ToolArgumentError, parse_call, tools_sha256
+from agents.workspace import Workspace
+from atlas.config import validate_section
+from atlas.datasets import Instance
+from atlas.environments import DockerEnvironment, ExecResult
+from atlas.models import Model
+from atlas.models.base import ToolCall
+from atlas.records import Status
+from atlas.trajectory import Trajectory
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class ToolsAgentConfig(ScaffoldSettings):
+    name: str = "tools"
+    view_window: int = Field(100, ge=1, description="Lines the viewer shows when no end_line is given.")
+    templates: str = Field(str(TEMPLATES), description="Folder of the scaffold's .j2 prompts.")
+
+
+class ToolsAgent(Scaffold):
+    name = "tools"
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__(config)
+        self.settings = validate_section(ToolsAgentConfig, config, prefix="agent.")
+        self.templates = Templates(Path(self.settings.templates))
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.settings.model_dump(), "template_sha256": self.templates.hashes(),
+                "tools_sha256": tools_sha256()}
+
+    def run(
+        self, model: Model, env: DockerEnvironment, instance: Instance, trajectory: Trajectory, deadline: Deadline
+    ) -> AgentOutcome:
+        chat = Conversation(self.settings, trajectory, deadline)
+        workspace = Workspace(env)
+        chat.start(self.templates.render("system"), self.templates.render("instance", instance=instance))
+        while (response := chat.ask(model, TOOLS)) is not None:
+            if not response.tool_calls:
+                if chat.meter.format_error():
+                    return chat.meter.end(Status.FORMAT_ERROR_LIMIT, "the model answered without calling a tool")
+                chat.add("user", self.templates.render("format_error"), format_error=True)
+                continue
+            for call in response.tool_calls:
+                if call.name == "submit":
+                    record_action(trajectory, chat.meter.outcome.steps, ExecResult("", 0, 0.0), "submit", tool="submit")
+                    return chat.meter.end(Status.SUBMITTED)
+                chat.add_tool_result(call.id, self._perform(call, env, workspace, chat))
+        return chat.meter.outcome
+
+    def _perform(self, call: ToolCall, env: DockerEnvironment, workspace: Workspace, chat: Conversation) -> str:
+        """Run one tool call; the returned text is its tool result, an error message included."""
+        step = chat.meter.outcome.steps
+        try:
+            args = parse_call(call.name, call.arguments)
+        except ToolArgumentError as e:
+            chat.trajectory.record("tool_error", step=step, tool=call.name, arguments=call.arguments, error=str(e))
+            return self.templates.render("tool_error", error=str(e))
+        if call.name == "bash":
+            command, action = args["command"], run_action(env, chat.meter, args["command"])
+        else:
+            request = {**args, "window": self.settings.view_window} if call.name == "view" else args
+            timeout = chat.meter.command_timeout()
+            command = f"{call.name} {json.dumps(args, ensure_ascii=False)}"
+            action = Action(workspace.call(call.name, request, timeout), timeout)
+        record_action(chat.trajectory, step, action.result, command, tool=call.name, arguments=args)
+        return self.templates.render("observation", tool=call.name, result=action.result, timeout=action.timeout)
