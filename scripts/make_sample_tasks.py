@@ -66,8 +66,10 @@ README = """# Sample tasks
 
 A swebench 5.x task repo of small SWE-style tasks over codebases written for ATLAS.
 **Generated** by `scripts/make_sample_tasks.py` from `scripts/sample_task_sources/`: edit the
-sources and rerun it, do not edit these files by hand. `scripted/` holds the turns of the
-`scripted` model; `expected_resolved` says whether its patch should resolve the task.
+sources and rerun it, do not edit these files by hand. `scripted/` holds the `scripted` model's
+turns for the bash scaffold; `expected_resolved` says whether its patch should resolve the task.
+`scripted_tools/` and `scripted_agentless/` (kept by hand, not generated) hold its answers for the
+`tools` and `agentless` scaffolds, with their own `expected_resolved`.
 
 | instance | difficulty | scripted resolves | bug |
 | --- | --- | --- | --- |
