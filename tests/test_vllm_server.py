@@ -79,3 +79,52 @@ def test_missing_vllm_executable_says_how_to_get_it(tmp_path):
     model = vllm_model(tmp_path, command=["atlas-no-such-vllm", "serve"])
     with pytest.raises(ModelError, match="pip install 'atlas-swe\\[vllm\\]'"):
         model.open(tmp_path)
+
+
+def stand_in_pids(marker: str) -> list[int]:
+    """Processes whose command line holds `marker` (the stand-in server of one test)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker in (proc / "cmdline").read_bytes().decode(errors="replace") and alive(int(proc.name)):
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_stopping_a_run_leaves_no_server_behind(sample_images, tmp_path, sig):
+    """Ctrl-C stops the server; even a SIGKILL of ATLAS reaches it, through the parent-death signal."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from atlas.models.deterministic import turn
+    from tests.conftest import REPO_ROOT
+
+    answers = tmp_path / "answers.json"  # also the marker that finds the stand-in's process
+    answers.write_text(json.dumps([turn("wait", "sleep 60")] * 20))
+    command = json.dumps([*STAND_IN, "--answers", str(answers)]).replace('"', "'")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "atlas.cli", "run", "model=qwen2.5-coder-14b-awq", f"model.server.command={command}",
+         "model.server.max_model_len=16384", "model.retry_initial_wait=0.01", f"run.root={tmp_path / 'runs'}",
+         f"run.instance_ids=[{sample_images[0].instance_id}]", "run.evaluate=false"],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "runs" / "sample.qwen2.5-coder-14b-awq.bash" / "vllm.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (log.exists() and "serving on" in log.read_text()
+                                               and list(log.parent.glob("instances/*/trajectory.jsonl"))):
+        time.sleep(0.2)
+    assert stand_in_pids(str(answers)), "the managed server did not start"
+    time.sleep(1)  # let the agent's first command start
+    process.send_signal(getattr(signal, sig))
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == (130 if sig == "SIGINT" else -9), err[-2000:]
+    deadline = time.monotonic() + 30
+    while stand_in_pids(str(answers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stand_in_pids(str(answers)) == []
+    assert "SIGTERM" in log.read_text()
