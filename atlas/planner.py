@@ -12,8 +12,6 @@ The planner is what `atlas plan` prints, and what a managed `vllm serve` uses fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 GIB = 1024**3
@@ -47,9 +45,6 @@ class Plan:
     gpu_memory_utilization: float
     fits: bool
     reason: str
-
-    def serve_flags(self) -> dict[str, Any]:
-        return {"max_model_len": self.max_context, "gpu_memory_utilization": self.gpu_memory_utilization}
 
 
 def kv_bytes_per_token(arch: Architecture, kv_cache_dtype: str) -> int:

@@ -28,10 +28,6 @@ class Status(str, Enum):
         """Failures of the machinery rather than the agent: retried, and reported apart."""
         return self in (Status.ENV_ERROR, Status.MODEL_ERROR, Status.ERROR)
 
-    @property
-    def is_retried(self) -> bool:
-        return self in (Status.ENV_ERROR, Status.MODEL_ERROR)
-
 
 class InstanceResult(BaseModel):
     """The final record of one instance, written once as status.json when it finishes."""
