@@ -67,7 +67,7 @@ class HarnessConfig(_Strict):
     enabled: bool = True
     workers: int = Field(2, ge=1)
     timeout: int = Field(1800, gt=0)
-    run_id: str = "atlas"
+    run_id: str = "atlas-grading"
 
 
 class RunSettings(_Strict):

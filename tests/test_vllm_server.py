@@ -95,13 +95,14 @@ def stand_in_pids(marker: str) -> list[int]:
 
 
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
-def test_stopping_a_run_leaves_no_server_behind(sample_images, tmp_path, sig):
+def test_stopping_a_run_leaves_no_server_behind(sample_images, docker_client, tmp_path, sig):
     """Ctrl-C stops the server; even a SIGKILL of ATLAS reaches it, through the parent-death signal."""
     import json
     import signal
     import subprocess
     import time
 
+    from atlas.environments.docker import remove_labeled
     from atlas.models.deterministic import turn
     from tests.conftest import REPO_ROOT
 
@@ -128,3 +129,5 @@ def test_stopping_a_run_leaves_no_server_behind(sample_images, tmp_path, sig):
         time.sleep(0.2)
     assert stand_in_pids(str(answers)) == []
     assert "SIGTERM" in log.read_text()
+    # a SIGKILLed run leaves its container for the next session to sweep; there is none here
+    remove_labeled(docker_client, **{"atlas.run_dir": str(log.parent.resolve())})
