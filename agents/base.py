@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from pydantic import BaseModel
 
+from atlas.config import validate_section
 from atlas.datasets import Instance
 from atlas.environments import DockerEnvironment
 from atlas.models import Model
@@ -72,10 +74,15 @@ class Deadline:
 
 
 class Scaffold(ABC):
+    """A scaffold validates its `agent.*` settings (with a `templates` folder) against `settings_schema`."""
+
     name: str
+    settings_schema: type[BaseModel]
 
     def __init__(self, config: dict[str, Any]):
         self.config = config
+        self.settings = validate_section(self.settings_schema, config, prefix="agent.")
+        self.templates = Templates(Path(self.settings.templates))
 
     @abstractmethod
     def run(
@@ -87,6 +94,6 @@ class Scaffold(ABC):
         is an AgentOutcome. The patch is taken afterwards from the container.
         """
 
-    @abstractmethod
     def describe(self) -> dict[str, Any]:
         """Settings and prompt hashes for the manifest."""
+        return {**self.settings.model_dump(), "template_sha256": self.templates.hashes()}

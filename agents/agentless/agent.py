@@ -34,11 +34,10 @@ from pydantic import Field
 from agents.agentless import repository as repo
 from agents.agentless.answers import (Edit, Location, normalize, parse_edits, parse_files, parse_locations,
                                       parse_script, vote)
-from agents.base import AgentOutcome, Deadline, Scaffold, Templates
+from agents.base import AgentOutcome, Deadline, Scaffold
 from agents.conversation import Conversation, ScaffoldSettings
 from agents.observation import record_action, run_action
 from agents.workspace import Workspace
-from atlas.config import validate_section
 from atlas.datasets import Instance
 from atlas.environments import DockerEnvironment, EnvError, ExecResult
 from atlas.environments.docker import truncate
@@ -105,13 +104,10 @@ def with_temperature(model: Model, temperature: float) -> tuple[Model, bool]:
 class AgentlessAgent(Scaffold):
     name = "agentless"
 
-    def __init__(self, config: dict[str, Any]):
-        super().__init__(config)
-        self.settings = validate_section(AgentlessConfig, config, prefix="agent.")
-        self.templates = Templates(Path(self.settings.templates))
+    settings_schema = AgentlessConfig
 
     def describe(self) -> dict[str, Any]:
-        return {**self.settings.model_dump(), "template_sha256": self.templates.hashes(),
+        return {**super().describe(),
                 "temperature_note": "applied per sample where the backend has a temperature setting; "
                                     "each repair record in the trajectory says whether it was"}
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from pydantic import Field
 
-from agents.base import AgentOutcome, Deadline, Scaffold, Templates
+from agents.base import AgentOutcome, Deadline, Scaffold
 from agents.conversation import Conversation, ScaffoldSettings
 from agents.observation import record_action, run_action
-from atlas.config import validate_section
 from atlas.datasets import Instance
 from atlas.environments import DockerEnvironment
 from atlas.models import Model
@@ -50,14 +48,7 @@ def parse_action(text: str) -> str:
 
 class BashAgent(Scaffold):
     name = "bash"
-
-    def __init__(self, config: dict[str, Any]):
-        super().__init__(config)
-        self.settings = validate_section(BashAgentConfig, config, prefix="agent.")
-        self.templates = Templates(Path(self.settings.templates))
-
-    def describe(self) -> dict[str, Any]:
-        return {**self.settings.model_dump(), "template_sha256": self.templates.hashes()}
+    settings_schema = BashAgentConfig
 
     def run(
         self, model: Model, env: DockerEnvironment, instance: Instance, trajectory: Trajectory, deadline: Deadline

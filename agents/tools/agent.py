@@ -15,12 +15,11 @@ from typing import Any
 
 from pydantic import Field
 
-from agents.base import AgentOutcome, Deadline, Scaffold, Templates
+from agents.base import AgentOutcome, Deadline, Scaffold
 from agents.conversation import Conversation, ScaffoldSettings
 from agents.observation import Action, record_action, run_action
 from agents.tools.schemas import TOOLS, ToolArgumentError, parse_call, tools_sha256
 from agents.workspace import Workspace
-from atlas.config import validate_section
 from atlas.datasets import Instance
 from atlas.environments import DockerEnvironment, ExecResult
 from atlas.models import Model
@@ -40,14 +39,10 @@ class ToolsAgentConfig(ScaffoldSettings):
 class ToolsAgent(Scaffold):
     name = "tools"
 
-    def __init__(self, config: dict[str, Any]):
-        super().__init__(config)
-        self.settings = validate_section(ToolsAgentConfig, config, prefix="agent.")
-        self.templates = Templates(Path(self.settings.templates))
+    settings_schema = ToolsAgentConfig
 
     def describe(self) -> dict[str, Any]:
-        return {**self.settings.model_dump(), "template_sha256": self.templates.hashes(),
-                "tools_sha256": tools_sha256()}
+        return {**super().describe(), "tools_sha256": tools_sha256()}
 
     def run(
         self, model: Model, env: DockerEnvironment, instance: Instance, trajectory: Trajectory, deadline: Deadline
