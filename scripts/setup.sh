@@ -39,7 +39,8 @@ if ! docker info >/dev/null 2>&1; then
     say "starting dockerd $DOCKERD_ARGS (log: /var/log/atlas-dockerd.log)"
     # shellcheck disable=SC2086
     nohup dockerd $DOCKERD_ARGS >/var/log/atlas-dockerd.log 2>&1 &
-    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    # after an unclean stop dockerd first cleans up old network sandboxes, which can take minutes
+    for _ in $(seq 300); do docker info >/dev/null 2>&1 && break; sleep 1; done
     docker info >/dev/null 2>&1 || { say "dockerd did not come up; see /var/log/atlas-dockerd.log"; exit 1; }
   else
     say "no Docker engine is reachable: start it (sudo systemctl start docker) or add yourself to the docker group"
