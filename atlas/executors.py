@@ -21,9 +21,6 @@ from atlas.environments.docker import remove_labeled
 from atlas.records import InstanceResult
 from atlas.rundir import atomic_write_text
 
-INSTANCE_FILES = ("trajectory", "patch.diff", "status.json")
-
-
 class LocalExecutor:
     """`run.workers` threads in this process."""
 
@@ -100,9 +97,9 @@ class RayExecutor:
         for stale in folder.glob("trajectory*.jsonl"):
             stale.unlink()
         for name, text in files.items():
-            if name != "status.json":
+            if name.startswith("trajectory"):
                 atomic_write_text(folder / name, text)
-        atomic_write_text(folder / "status.json", files["status.json"])  # the commit point, last
+        self.session.run_dir.write_result(result, files["patch.diff"])  # patch, then status: the commit point
         return result
 
     def cancel(self) -> None:
