@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.agentless.agent import AgentlessAgent
-from agents.base import AgentOutcome, Scaffold
-from agents.bash.agent import BashAgent
-from agents.tools.agent import ToolsAgent
+from atlas.agents.agentless.agent import AgentlessAgent
+from atlas.agents.base import AgentOutcome, Scaffold
+from atlas.agents.bash.agent import BashAgent
+from atlas.agents.tools.agent import ToolsAgent
 from atlas.config import ConfigError
 
 SCAFFOLDS: dict[str, type[Scaffold]] = {"bash": BashAgent, "tools": ToolsAgent, "agentless": AgentlessAgent}

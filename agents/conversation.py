@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from agents.base import Deadline
-from agents.context import ContextSettings, ContextWindow
-from agents.limits import LimitSettings, Meter
+from atlas.agents.base import Deadline
+from atlas.agents.context import ContextSettings, ContextWindow
+from atlas.agents.limits import LimitSettings, Meter
 from atlas.models import ContextLimitError, Model, ModelResponse
 from atlas.records import Status
 from atlas.trajectory import Trajectory

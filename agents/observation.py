@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agents.limits import Meter
+from atlas.agents.limits import Meter
 from atlas.environments import DockerEnvironment, ExecResult
 from atlas.trajectory import Trajectory
 

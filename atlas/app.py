@@ -47,8 +47,8 @@ def resolve(cfg: DictConfig):
 
 def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, Any]:
     """Grade (if enabled), print the table, and return the figures a sweep table needs."""
-    from harness.evaluate import evaluate_run, read_verdicts
-    from harness.table import results_table
+    from atlas.harness.evaluate import evaluate_run, read_verdicts
+    from atlas.harness.table import results_table
 
     run_dir = RunDir(run_path)
     if config.run.evaluate and config.harness.enabled and run_dir.predictions.is_file():

@@ -72,7 +72,7 @@ def evaluate_command(args: list[str]) -> None:
 
 
 def report_command(args: list[str]) -> None:
-    from harness.report import make_console, report_path
+    from atlas.harness.report import make_console, report_path
 
     parser = argparse.ArgumentParser(prog="atlas report", description="Report a graded run directory, or every "
                                      "member of a sweep directory, with 95%% confidence intervals.")
@@ -84,8 +84,8 @@ def report_command(args: list[str]) -> None:
 
 
 def compare_command(args: list[str]) -> None:
-    from harness.compare import run_compare
-    from harness.report import make_console
+    from atlas.harness.compare import run_compare
+    from atlas.harness.report import make_console
 
     parser = argparse.ArgumentParser(prog="atlas compare", description="Compare runs on the instances they share.")
     parser.add_argument("paths", type=Path, nargs="+", metavar="DIR",

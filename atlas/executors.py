@@ -45,7 +45,7 @@ class LocalExecutor:
 
 def solve_on_node(config: dict[str, Any], instance: dict[str, Any], run_dir: str, session_id: str) -> dict[str, str]:
     """A Ray task: run one instance on this node; return its files (name -> text)."""
-    from agents import make_agent
+    from atlas.agents import make_agent
     from atlas.config import validate
     from atlas.environments import docker_client
     from atlas.models import make_model

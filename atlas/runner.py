@@ -18,8 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents import Scaffold, make_agent
-from agents.base import Deadline
+from atlas.agents import Scaffold, make_agent
+from atlas.agents.base import Deadline
 from atlas.config import AtlasConfig
 from atlas.datasets import Instance, load_instances, resolve_path, select
 from atlas.environments import DockerEnvironment, EnvError, docker_client

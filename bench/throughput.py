@@ -24,8 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from agents.base import Deadline
-from agents.bash.agent import BashAgent
+from atlas.agents.base import Deadline
+from atlas.agents.bash.agent import BashAgent
 from atlas.config import EnvConfig
 from atlas.datasets import Instance
 from atlas.environments.docker import ExecResult

@@ -21,9 +21,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from atlas.rundir import atomic_write_text
-from harness import stats
-from harness.methodology import Item, differences
-from harness.report import (
+from atlas.harness import stats
+from atlas.harness.methodology import Item, differences
+from atlas.harness.report import (
     ReportError,
     RunReport,
     Side,
@@ -160,7 +160,7 @@ def run_compare(paths: list[Path], console: Console, html: Path | None, json_pat
     comparison = compare(paths, seed, resamples)
     print_comparison(comparison, console)
     if html is not None:
-        from harness.html import compare_page
+        from atlas.harness.html import compare_page
 
         atomic_write_text(html.resolve(), compare_page(comparison))
         console.print(f"wrote {html}", highlight=False)

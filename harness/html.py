@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from atlas import __version__
-from harness.methodology import NOT_RECORDED, Item
-from harness.report import (
+from atlas.harness.methodology import NOT_RECORDED, Item
+from atlas.harness.report import (
     Rate,
     RunReport,
     bootstrap_caption,
@@ -36,7 +36,7 @@ from harness.report import (
 )
 
 if TYPE_CHECKING:
-    from harness.compare import Comparison
+    from atlas.harness.compare import Comparison
 
 COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 CSS = """

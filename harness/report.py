@@ -25,10 +25,10 @@ from rich.table import Table
 
 from atlas.records import Status
 from atlas.rundir import RunDir, atomic_write_text
-from harness import stats
-from harness.evaluate import RESULTS_FILE
-from harness.methodology import Item, card_markdown, published_card, run_card
-from harness.table import repo_of
+from atlas.harness import stats
+from atlas.harness.evaluate import RESULTS_FILE
+from atlas.harness.methodology import Item, card_markdown, published_card, run_card
+from atlas.harness.table import repo_of
 
 REPORT_JSON, REPORT_HTML, METHODOLOGY_MD = "report.json", "report.html", "methodology.md"
 # lists of a published results.json that name a failure, most specific first (older files have more)
@@ -504,7 +504,7 @@ def report_json(report: RunReport, card: list[Item]) -> str:
 
 def write_run_files(side: Side, report: RunReport) -> None:
     """report.json, methodology.md and report.html in the run directory."""
-    from harness.html import report_page
+    from atlas.harness.html import report_page
 
     atomic_write_text(side.path / REPORT_JSON, report_json(report, side.card))
     atomic_write_text(side.path / METHODOLOGY_MD, card_markdown(side.label, side.card))
@@ -524,8 +524,8 @@ def report_run(side: Side, console: Console, seed: int, resamples: int) -> RunRe
 
 def report_sweep(path: Path, sides: list[Side], console: Console, seed: int, resamples: int) -> list[RunReport]:
     """Each member's own files, then one table, report.json and report.html over the members."""
-    from harness.html import report_page
-    from harness.methodology import differences
+    from atlas.harness.html import report_page
+    from atlas.harness.methodology import differences
 
     reports = []
     for side in sides:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from rich.table import Table
 
 from atlas.records import InstanceResult
-from harness.evaluate import Verdict
+from atlas.harness.evaluate import Verdict
 
 
 def repo_of(instance_id: str) -> str:

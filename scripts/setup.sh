@@ -56,11 +56,13 @@ if ! docker buildx version >/dev/null 2>&1; then
     # Debian 12 has no docker-buildx package; Debian 13's static build needs only libc6
     say "installing docker-buildx from Debian trixie"
     tmp=$(mktemp -d)
-    echo "deb http://deb.debian.org/debian trixie main" >"$tmp/sources.list"
-    opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$tmp")
-    mkdir -p "$tmp/partial"
+    # signed-by: apt ignores an index it cannot verify; own lists and cache: the host's say nothing of trixie
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$tmp/sources.list"
+    opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null
+          -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache")
+    mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
     apt-get "${opts[@]}" update -qq
-    (cd "$tmp" && apt-get "${opts[@]}" download docker-buildx 2>/dev/null && dpkg -i docker-buildx_*.deb >/dev/null)
+    (cd "$tmp" && apt-get "${opts[@]}" download docker-buildx && dpkg -i docker-buildx_*.deb >/dev/null)
     rm -rf "$tmp"
   fi
   docker buildx version >/dev/null 2>&1 || { say "docker buildx is missing: install the docker-buildx plugin"; exit 1; }

@@ -2,12 +2,12 @@
 
 import pytest
 
-from agents.agentless import repository as repo
-from agents.agentless.agent import AgentlessAgent, with_temperature
-from agents.agentless.answers import (Edit, Location, normalize, parse_edits, parse_files, parse_locations,
+from atlas.agents.agentless import repository as repo
+from atlas.agents.agentless.agent import AgentlessAgent, with_temperature
+from atlas.agents.agentless.answers import (Edit, Location, normalize, parse_edits, parse_files, parse_locations,
                                       parse_script, vote)
-from agents.base import Deadline
-from agents.workspace import Workspace
+from atlas.agents.base import Deadline
+from atlas.agents.workspace import Workspace
 from atlas.config import ConfigError, EnvConfig
 from atlas.environments import DockerEnvironment
 from atlas.models import make_model

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from agents.base import Deadline
-from agents.bash.agent import BashAgent, FormatError, parse_action
+from atlas.agents.base import Deadline
+from atlas.agents.bash.agent import BashAgent, FormatError, parse_action
 from atlas.config import ConfigError, EnvConfig
 from atlas.environments import DockerEnvironment
 from atlas.models.deterministic import ScriptedModel, turn

@@ -13,11 +13,11 @@ import time
 import pytest
 import yaml
 
-from agents.base import Deadline
-from agents.bash.agent import BashAgent
-from agents.context import ELIDED, ContextSettings, ContextWindow
-from agents.conversation import Conversation, ScaffoldSettings
-from agents.limits import LimitSettings, Meter
+from atlas.agents.base import Deadline
+from atlas.agents.bash.agent import BashAgent
+from atlas.agents.context import ELIDED, ContextSettings, ContextWindow
+from atlas.agents.conversation import Conversation, ScaffoldSettings
+from atlas.agents.limits import LimitSettings, Meter
 from atlas.config import CONF_DIR
 from atlas.environments import ExecResult
 from atlas.models import ContextLimitError, Model, ModelResponse, Usage, make_model

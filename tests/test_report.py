@@ -18,8 +18,8 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
-from harness import stats
-from harness.report import adopt_universe, build_report, interval, load_published, load_run, percent
+from atlas.harness import stats
+from atlas.harness.report import adopt_universe, build_report, interval, load_published, load_run, percent
 from tests.conftest import atlas
 
 FOREIGN_ID = "django__django-11099"  # resolved by the published result, but no instance of the runs

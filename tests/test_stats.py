@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy.stats import binom, binomtest
 
-from harness import stats
+from atlas.harness import stats
 
 
 def test_z_score_for_95_percent():

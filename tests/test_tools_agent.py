@@ -5,9 +5,9 @@ import json
 import pytest
 import yaml
 
-from agents.base import Deadline
-from agents.tools.agent import ToolsAgent
-from agents.tools.schemas import TOOLS, ToolArgumentError, parse_call
+from atlas.agents.base import Deadline
+from atlas.agents.tools.agent import ToolsAgent
+from atlas.agents.tools.schemas import TOOLS, ToolArgumentError, parse_call
 from atlas.config import CONF_DIR, ConfigError, EnvConfig
 from atlas.environments import DockerEnvironment
 from atlas.models import make_model

@@ -31,13 +31,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agents.agentless import repository as repo
-from agents.agentless.answers import (Edit, Location, normalize, parse_edits, parse_files, parse_locations,
+from atlas.agents.agentless import repository as repo
+from atlas.agents.agentless.answers import (Edit, Location, normalize, parse_edits, parse_files, parse_locations,
                                       parse_script, vote)
-from agents.base import AgentOutcome, Deadline, Scaffold
-from agents.conversation import Conversation, ScaffoldSettings
-from agents.observation import record_action, run_action
-from agents.workspace import Workspace
+from atlas.agents.base import AgentOutcome, Deadline, Scaffold
+from atlas.agents.conversation import Conversation, ScaffoldSettings
+from atlas.agents.observation import record_action, run_action
+from atlas.agents.workspace import Workspace
 from atlas.datasets import Instance
 from atlas.environments import DockerEnvironment, EnvError, ExecResult
 from atlas.environments.docker import truncate

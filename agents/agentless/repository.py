@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from agents.agentless.answers import Location
+from atlas.agents.agentless.answers import Location
 
 Outline = list[dict[str, Any]]
 

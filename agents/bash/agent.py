@@ -2,7 +2,7 @@
 
 The history is linear and append-only (friendly to server-side prefix caching). The
 patch is never typed by the model: once it submits, the runner takes `git diff` from
-the container. Limits, context policy and accounting come from agents.conversation.
+the container. Limits, context policy and accounting come from atlas.agents.conversation.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pydantic import Field
 
-from agents.base import AgentOutcome, Deadline, Scaffold
-from agents.conversation import Conversation, ScaffoldSettings
-from agents.observation import record_action, run_action
+from atlas.agents.base import AgentOutcome, Deadline, Scaffold
+from atlas.agents.conversation import Conversation, ScaffoldSettings
+from atlas.agents.observation import record_action, run_action
 from atlas.datasets import Instance
 from atlas.environments import DockerEnvironment
 from atlas.models import Model

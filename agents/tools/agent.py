@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import Field
 
-from agents.base import AgentOutcome, Deadline, Scaffold
-from agents.conversation import Conversation, ScaffoldSettings
-from agents.observation import Action, record_action, run_action
-from agents.tools.schemas import TOOLS, ToolArgumentError, parse_call, tools_sha256
-from agents.workspace import Workspace
+from atlas.agents.base import AgentOutcome, Deadline, Scaffold
+from atlas.agents.conversation import Conversation, ScaffoldSettings
+from atlas.agents.observation import Action, record_action, run_action
+from atlas.agents.tools.schemas import TOOLS, ToolArgumentError, parse_call, tools_sha256
+from atlas.agents.workspace import Workspace
 from atlas.datasets import Instance
 from atlas.environments import DockerEnvironment, ExecResult
 from atlas.models import Model
