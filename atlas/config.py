@@ -77,6 +77,26 @@ class HarnessConfig(_Strict):
     run_id: str = "atlas-grading"
 
 
+class BudgetSettings(_Strict):
+    """A cap per instance on what all best-of attempts together may spend; null = no cap."""
+
+    usd: float | None = Field(None, gt=0)
+    gpu_seconds: float | None = Field(None, gt=0, description="Model time of a local model (its GPU-seconds).")
+    wall_seconds: float | None = Field(None, gt=0)
+
+
+class BestOfSettings(_Strict):
+    """k attempts per instance, then a selection that never looks at the hidden tests."""
+
+    k: int = Field(1, ge=1, description="Attempts per instance (1 = the plain single attempt).")
+    select: Literal["vote", "tests", "agent_tests"] = Field(
+        "vote", description="vote: majority over normalized patches; tests: the repository's own tests "
+                            "(best_of.test_command); agent_tests: tests the agent wrote (files matching best_of.test_glob).")
+    test_command: str = Field("", description="Repository test command for select=tests, run in the container.")
+    test_glob: str = Field("test_*.py", description="select=agent_tests: new files of the patch that are tests.")
+    budget: BudgetSettings = BudgetSettings()
+
+
 class RunSettings(_Strict):
     name: str
     root: str = "runs"
@@ -93,6 +113,8 @@ class RunSettings(_Strict):
     rerun_errors: bool = False
     allow_config_change: bool = False
     evaluate: bool = True
+    repeats: int = Field(1, ge=1, description="Run every instance this many times (repeats/r1..rk); reports give pass@k.")
+    best_of: BestOfSettings = BestOfSettings()
 
     @field_validator("instance_regex")
     @classmethod

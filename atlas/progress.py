@@ -15,7 +15,7 @@ STYLE = {Status.SUBMITTED: "green", Status.ENV_ERROR: "red", Status.MODEL_ERROR:
 
 
 class BatchProgress:
-    def __init__(self, total: int, already_done: int, console: Console | None = None):
+    def __init__(self, total: int, already_done: int, console: Console | None = None, label: str = ""):
         self.console = console or Console(stderr=True)
         self.counts: Counter[str] = Counter()
         self.progress = Progress(
@@ -23,9 +23,9 @@ class BatchProgress:
             TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             TextColumn("{task.fields[counts]}"), console=self.console,
         )
-        self.task = self.progress.add_task("instances", total=total, completed=0, counts="")
+        self.task = self.progress.add_task(f"{label}instances", total=total, completed=0, counts="")
         if already_done:
-            self.console.print(f"resuming: {already_done} instance(s) already finished, {total} to run")
+            self.console.print(f"{label}resuming: {already_done} instance(s) already finished, {total} to run")
 
     def __enter__(self) -> "BatchProgress":
         self.progress.start()

@@ -50,6 +50,7 @@ class InstanceResult(BaseModel):
     started_at: str = ""
     finished_at: str = ""
     attempt_errors: list[str] = []
+    best_of: dict[str, Any] | None = None  # run.best_of.k > 1: attempts, selected candidate, why attempts stopped, spend
 
 
 class Prediction(BaseModel):

@@ -9,6 +9,7 @@ it persists, recorded with its own status so it is never mistaken for an agent f
 
 from __future__ import annotations
 
+import shutil
 import signal
 import tempfile
 import threading
@@ -16,9 +17,11 @@ import time
 import traceback
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
+from atlas.best_of import CANDIDATES_DIR, solve_best_of
 from atlas.config import AtlasConfig, validate
 from atlas.datasets import Instance, load_instances, resolve_path, select
 from atlas.environments import DockerEnvironment, EnvError, docker_client
@@ -31,6 +34,7 @@ from atlas.models import ModelError, Usage, make_model
 from atlas.models.metering import MeteredModel
 from atlas.progress import BatchProgress
 from atlas.records import InstanceResult, Status
+from atlas.repeats import repeat_dirs
 from atlas.rundir import RunDir
 from atlas.trajectory import Trajectory
 
@@ -63,13 +67,13 @@ class RunSummary:
     results: dict[str, InstanceResult]
 
 
-def _attempt(session: Session, instance: Instance, trajectory: Trajectory) -> tuple[InstanceResult, str]:
+def _attempt(session: Session, instance: Instance, trajectory: Trajectory, timeout: float) -> tuple[InstanceResult, str]:
     """One try in a fresh container; raises EnvError / ModelError for infrastructure failures."""
     settings = session.config
     with DockerEnvironment(instance.image_name(), settings.env, session.labels(instance), session.client) as env:
         trajectory.record("start", instance_id=instance.instance_id, image=env.image, image_id=env.image_id)
         model = session.model.for_instance(instance)
-        outcome = session.agent.run(model, env, instance, trajectory, Deadline(settings.run.timeout))
+        outcome = session.agent.run(model, env, instance, trajectory, Deadline(timeout))
         patch = env.diff(instance.base_commit)
         trajectory.record("end", status=outcome.status.value, steps=outcome.steps, message=outcome.message)
     result = InstanceResult(
@@ -82,17 +86,16 @@ def _attempt(session: Session, instance: Instance, trajectory: Trajectory) -> tu
     return result, patch
 
 
-def solve(session: Session, instance: Instance) -> InstanceResult:
-    """Run one instance to a final, recorded status (or raise Cancelled)."""
-    started, t0 = now(), time.monotonic()
+def _tries(session: Session, instance: Instance, where: Callable[[int], Path], timeout: float) -> tuple[InstanceResult, str]:
+    """One attempt at the instance, retried `run.retries` times on infrastructure errors (or raise Cancelled)."""
     errors: list[str] = []
     attempts = session.config.run.retries + 1
     for attempt in range(1, attempts + 1):
         if session.cancel.is_set():
             raise Cancelled
-        trajectory = Trajectory(session.run_dir.prepare_attempt(instance.instance_id, attempt))
+        trajectory = Trajectory(where(attempt))
         try:
-            result, patch = _attempt(session, instance, trajectory)
+            result, patch = _attempt(session, instance, trajectory, timeout)
             if session.cancel.is_set():  # finished while the session was stopping: not recorded
                 raise Cancelled
             break
@@ -116,6 +119,40 @@ def solve(session: Session, instance: Instance) -> InstanceResult:
             trajectory.close()
     result.attempts = attempt
     result.attempt_errors = errors
+    return result, patch
+
+
+def _best_of(session: Session, instance: Instance) -> tuple[InstanceResult, str]:
+    """k candidate attempts under the budget (atlas.best_of), each in instances/<id>/candidates/c<j>/."""
+    folder = session.run_dir.instance_dir(instance.instance_id)
+    candidates = RunDir(folder / CANDIDATES_DIR)
+
+    def attempt(j: int, timeout: float) -> tuple[InstanceResult, str]:
+        result, patch = _tries(session, instance, lambda a: candidates.prepare_attempt(f"c{j}", a), timeout)
+        candidates.write_result(replace_id(result, f"c{j}"), patch)
+        return result, patch
+
+    def open_env() -> DockerEnvironment:
+        return DockerEnvironment(instance.image_name(), session.config.env, session.labels(instance), session.client)
+
+    session.run_dir.prepare_attempt(instance.instance_id, 1)  # drops a killed session's top-level trajectory
+    shutil.rmtree(candidates.path, ignore_errors=True)  # and its candidates: this instance starts over
+    return solve_best_of(folder, session.config.run.best_of, session.config.run.timeout, session.cancel.is_set,
+                         attempt, open_env)
+
+
+def replace_id(result: InstanceResult, instance_id: str) -> InstanceResult:
+    return result.model_copy(update={"instance_id": instance_id})
+
+
+def solve(session: Session, instance: Instance) -> InstanceResult:
+    """Run one instance to a final, recorded status (or raise Cancelled)."""
+    started, t0 = now(), time.monotonic()
+    if session.config.run.best_of.k > 1:
+        result, patch = _best_of(session, instance)
+    else:
+        result, patch = _tries(session, instance, lambda a: session.run_dir.prepare_attempt(instance.instance_id, a),
+                               session.config.run.timeout)
     result.started_at, result.finished_at = started, now()
     result.wall_seconds = round(time.monotonic() - t0, 3)
     session.run_dir.write_result(result, patch)
@@ -137,7 +174,7 @@ def solve_on_node(config: dict, instance: dict, run_dir: str, session_id: str,
         finally:
             model.close()
         folder = session.run_dir.instance_dir(result.instance_id)
-        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir())}
+        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir()) if path.is_file()}
 
 
 def _pending(run_dir: RunDir, instances: list[Instance], rerun_errors: bool) -> list[Instance]:
@@ -216,24 +253,34 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
         swept = remove_labeled(client, **{"atlas.run_dir": str(run_dir.path)})
         session = Session(config, run_dir, model, agent, client, make_scaffold)
         manifest = _start_manifest(session, instances, swept)
-        todo = _pending(run_dir, instances, config.run.rerun_errors)
+        # run.repeats > 1: each repeat is a run layout of its own (atlas.repeats), run one after another
+        repeats = [(replace(session, run_dir=d, label_run_dir=str(run_dir.path)) if d is not run_dir else session,
+                    _pending(d, instances, config.run.rerun_errors)) for d in repeat_dirs(run_dir, config.run.repeats)]
+        todo_ids = {i.instance_id for _, todo in repeats for i in todo}
+        todo = [i for i in instances if i.instance_id in todo_ids]
         if todo and config.dataset.source == "task_repo" and config.env.build_missing:
             build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
                               workers=config.run.workers)
         _raise_on_sigterm()
         # preds.jsonl starts from what is finished and grows by one line per instance
-        run_dir.write_predictions(model.name, exclude={i.instance_id for i in todo})
+        for member, pending in repeats:
+            member.run_dir.write_predictions(model.name, exclude={i.instance_id for i in pending})
         try:
             if todo:
                 model.open(run_dir.path)
                 manifest["model"] = model.describe()  # now with what the server reported
-            with BatchProgress(len(todo), len(instances) - len(todo)) as progress:
-                _run_pool(session, todo, progress)
+            for number, (member, pending) in enumerate(repeats, 1):
+                label = f"repeat {number}/{len(repeats)}: " if len(repeats) > 1 else ""
+                with BatchProgress(len(pending), len(instances) - len(pending), label=label) as progress:
+                    _run_pool(member, pending, progress)
         finally:
             if session.cancel.is_set():  # a container a worker started during the stop
                 remove_labeled(client, **{"atlas.session": session.id})
-            run_dir.write_predictions(model.name)
-            results = run_dir.results([i.instance_id for i in instances])
+            results: dict[str, InstanceResult] = {}
+            for number, (member, _) in enumerate(repeats, 1):
+                member.run_dir.write_predictions(model.name)
+                found = member.run_dir.results([i.instance_id for i in instances])
+                results.update(found if len(repeats) == 1 else {f"r{number}/{k}": v for k, v in found.items()})
             _finish_manifest(session, manifest, results)
             model.close()
     return RunSummary(run_dir.path, [i.instance_id for i in instances], results)
