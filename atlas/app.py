@@ -18,12 +18,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
-from rich.table import Table
 
 from atlas.agents import make_agent
 from atlas.config import CONF_DIR, ConfigError, validate
 from atlas.errors import report_errors
 from atlas.runner import run
+from atlas.repeats import repeat_dirs, repeat_label
 from atlas.rundir import RunDir
 
 console = Console()
@@ -48,21 +48,32 @@ def resolve(cfg: DictConfig):
 
 
 def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, Any]:
-    """Grade (if enabled), print the table, and return the figures a sweep table needs."""
-    from atlas.harness.evaluate import evaluate_run, read_verdicts
-    from atlas.harness.table import results_table
+    """Grade (if enabled), print the table, and return the figures a sweep table needs.
 
-    run_dir = RunDir(run_path)
-    if config.run.evaluate and config.harness.enabled and run_dir.predictions.is_file():
-        with run_dir.lock():
-            verdicts = evaluate_run(run_dir, config.dataset, config.harness)
-    else:
-        verdicts = read_verdicts(run_dir)
-    results = run_dir.results(selected)
-    console.print(results_table(f"{run_path}", results, verdicts, selected))
+    With run.repeats > 1 every repeat is graded as its own predictions file under its own harness
+    run_id (`<run_id>.r<N>`): the harness grades one prediction per instance id and run_id.
+    """
+    from atlas.harness.evaluate import evaluate_run, read_verdicts
+    from atlas.harness.table import results_table, to_rich
+
+    members = repeat_dirs(RunDir(run_path), config.run.repeats)
+    resolved = []
+    for number, member in enumerate(members, 1):
+        harness = config.harness
+        if len(members) > 1:
+            harness = harness.model_copy(update={"run_id": f"{harness.run_id}.{repeat_label(number)}"})
+        if config.run.evaluate and config.harness.enabled and member.predictions.is_file():
+            with RunDir(run_path).lock():
+                verdicts = evaluate_run(member, config.dataset, harness)
+        else:
+            verdicts = read_verdicts(member)
+        results = member.results(selected)
+        title = f"{run_path}" + (f" repeat {number}/{len(members)}" if len(members) > 1 else "")
+        console.print(to_rich(results_table(title, results, verdicts, selected)))
+        resolved.append(sum(v.resolved for k, v in verdicts.items() if k in set(selected)))
     return {
         "run": str(run_path), "total": len(selected), "finished": len(results),
-        "resolved": sum(v.resolved for k, v in verdicts.items() if k in set(selected)),
+        "resolved": sum(resolved) / len(resolved),  # the mean over repeats
         "submitted": sum(r.status.value == "submitted" for r in results.values()),
     }
 
@@ -87,14 +98,12 @@ class SweepTable(Callback):
             self.rows.append(job_return.return_value)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        table = Table(title="sweep", title_justify="left")
-        for column in ("member", "instances", "finished", "submitted", "resolved", "rate"):
-            table.add_column(column, justify="left" if column == "member" else "right")
-        for row in self.rows:
-            rate = f"{100 * row['resolved'] / row['total']:.1f}%" if row["total"] else "-"
-            table.add_row(Path(row["run"]).name, str(row["total"]), str(row["finished"]),
-                          str(row["submitted"]), str(row["resolved"]), rate)
-        console.print(table)
+        from atlas.harness.table import TableData, to_rich
+
+        rows = [[Path(row["run"]).name, row["total"], row["finished"], row["submitted"], f"{row['resolved']:g}",
+                 f"{100 * row['resolved'] / row['total']:.1f}%" if row["total"] else "-"] for row in self.rows]
+        console.print(to_rich(TableData("sweep", ["member", "instances", "finished", "submitted", "resolved", "rate"],
+                                        [rows])))
 
 
 def main(overrides: list[str]) -> None:

@@ -19,6 +19,7 @@ commands:
   evaluate RUN_DIR       grade a run's preds.jsonl with the official swebench harness and print the table
   report DIR             resolved rate with 95% CIs, breakdowns, cost; writes report.json/.html, methodology.md
   compare DIR DIR [...]  runs (or published results) on their shared instances: McNemar test, warnings
+  power --effect D       instances and repeats needed to detect D points, or the smallest difference n instances detect
   images build           build the offline base image and the bundled sample-task images
   plan [overrides]       estimate weights, KV cache and the largest context for a model preset on a GPU
                          (e.g. `atlas plan model=qwen2.5-coder-14b-awq gpu.vram_gb=16`)
@@ -50,7 +51,8 @@ def evaluate_command(args: list[str]) -> None:
 
 
 def report_command(args: list[str]) -> None:
-    from atlas.harness.report import make_console, report_path
+    from atlas.harness.commands import report_path
+    from atlas.harness.report import make_console
 
     parser = argparse.ArgumentParser(prog="atlas report", description="Report a graded run directory, or every "
                                      "member of a sweep directory, with 95%% confidence intervals.")
@@ -62,7 +64,7 @@ def report_command(args: list[str]) -> None:
 
 
 def compare_command(args: list[str]) -> None:
-    from atlas.harness.compare import run_compare
+    from atlas.harness.commands import run_compare
     from atlas.harness.report import make_console
 
     parser = argparse.ArgumentParser(prog="atlas compare", description="Compare runs on the instances they share.")
@@ -74,6 +76,32 @@ def compare_command(args: list[str]) -> None:
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     options = parser.parse_args(args)
     run_compare(options.paths, make_console(), options.html, options.json, options.seed, options.resamples)
+
+
+def power_command(args: list[str]) -> None:
+    from atlas.harness.power import ALPHA, CORRELATION, ICC, POWER, RATE, Design
+    from atlas.harness.table import to_rich
+    from atlas.harness.tables import power_table
+
+    parser = argparse.ArgumentParser(prog="atlas power", description="Power analysis for a comparison of two arms' "
+                                     "resolved rates (see atlas.harness.power for the approximation).")
+    parser.add_argument("--effect", type=float, help="difference to detect, in points (5 = five percentage points)")
+    parser.add_argument("--instances", type=int, help="instances available: print the smallest detectable difference")
+    parser.add_argument("--repeats", type=int, default=1, help="repeats per instance and arm (default 1)")
+    parser.add_argument("--rate", type=float, default=100 * RATE, help=f"expected resolved rate in %% (default {100 * RATE:g}, the worst case)")
+    parser.add_argument("--icc", type=float, default=ICC, help=f"share of one attempt's variance between instances (default {ICC})")
+    parser.add_argument("--correlation", type=float, default=CORRELATION,
+                        help=f"paired arms: correlation of per-instance success (default {CORRELATION})")
+    parser.add_argument("--unpaired", action="store_true", help="independent instance samples (correlation 0)")
+    parser.add_argument("--alpha", type=float, default=ALPHA, help=f"two-sided test level (default {ALPHA})")
+    parser.add_argument("--power", type=float, default=POWER, help=f"power (default {POWER})")
+    options = parser.parse_args(args)
+    if options.effect is None and options.instances is None:
+        raise ValueError("atlas power needs --effect POINTS (instances needed) or --instances N (detectable difference)")
+    design = Design(rate=options.rate / 100, repeats=options.repeats, icc=options.icc,
+                    correlation=0.0 if options.unpaired else options.correlation, alpha=options.alpha, power=options.power)
+    effect = None if options.effect is None else options.effect / 100
+    Console().print(to_rich(power_table(design, effect, options.instances)))
 
 
 def images_command(args: list[str]) -> None:
@@ -146,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
             run_main(rest)
         return
     handlers = {"evaluate": evaluate_command, "images": images_command, "plan": plan_command,
-                "report": report_command, "compare": compare_command}
+                "report": report_command, "compare": compare_command,
+                "power": power_command}
     if command not in handlers:
         err.print(f"[bold red]error:[/] unknown command {command!r}\n{USAGE}")
         sys.exit(2)

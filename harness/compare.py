@@ -18,10 +18,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
-from atlas.rundir import atomic_write_text
-from atlas.harness import stats
+from atlas.harness import budget, stats
 from atlas.harness.methodology import Item, differences
 from atlas.harness.report import (
     ReportError,
@@ -29,12 +27,12 @@ from atlas.harness.report import (
     Side,
     adopt_universe,
     build_report,
-    interval,
     load_path,
     print_warnings,
-    summary_table,
     unique_labels,
 )
+from atlas.harness.table import to_rich
+from atlas.harness.tables import budget_table, pairs_table, summary_table
 
 SHOWN_IDS = 5  # instance ids named in a warning before "..."
 
@@ -64,6 +62,8 @@ class Comparison:
     unknowns: list[str]  # comparability items some side did not record
     notes: list[str]  # how the universe was chosen, and each side's own warnings
     cards: dict[str, list[Item]]
+    sides: list[Side]  # restricted to the shared instances (published ones adopted)
+    arms: list[dict]  # each side's attempts, budget caps and spend per instance (atlas.harness.budget)
 
 
 def _ids(ids: set[str]) -> str:
@@ -121,18 +121,9 @@ def compare(paths: list[Path], seed: int = stats.SEED, resamples: int = stats.RE
         title="ATLAS compare: " + " vs ".join(s.label for s in sides), shared=shared, reports=reports,
         pairs=[pair(a, b, shared, seed, resamples) for a, b in combinations(sides, 2)],
         warnings=instance_set_warning(runs, shared_set) + differing, unknowns=unknowns,
-        notes=[f"{r.label}: {w}" for r in reports for w in r.warnings], cards=cards,
+        notes=[f"{r.label}: {w}" for r in reports for w in r.warnings], cards=cards, sides=sides,
+        arms=[budget.arm(s, r, shared) for s, r in zip(sides, reports)],
     )
-
-
-def pairs_table(comparison: Comparison) -> Table:
-    table = Table(title="paired: exact McNemar test on the discordant instances", title_justify="left")
-    for column in ("A", "B", "both", "only A", "only B", "neither", "A - B", "paired bootstrap 95% CI", "McNemar p"):
-        table.add_column(column, justify="left" if column in ("A", "B") else "right")
-    for p in comparison.pairs:
-        table.add_row(p.first, p.second, str(p.both), str(len(p.only_first)), str(len(p.only_second)), str(p.neither),
-                      f"{100 * p.difference:+.1f} pts", interval(p.difference_ci), f"{p.p_value:.4g}")
-    return table
 
 
 def print_comparison(comparison: Comparison, console: Console) -> None:
@@ -142,8 +133,11 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     print_warnings(console, c.unknowns)
     for note in c.notes:
         console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
-    console.print(summary_table(c.reports, f"side by side on the {len(c.shared)} shared instance(s)"))
-    console.print(pairs_table(c))
+    console.print(to_rich(summary_table(c.reports, f"side by side on the {len(c.shared)} shared instance(s)")))
+    console.print(to_rich(pairs_table(c.pairs)))
+    if budget.is_budgeted(c.arms):
+        console.print(to_rich(budget_table(c.arms)))
+        console.print(to_rich(budget.matched_table(c.arms, c.pairs)))
     for p in c.pairs:
         for winner, ids in ((p.first, p.only_first), (p.second, p.only_second)):
             console.print(f"resolved only by {winner} (vs {p.second if winner == p.first else p.first}): "
@@ -151,20 +145,6 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
 
 
 def comparison_json(comparison: Comparison) -> str:
-    return json.dumps(asdict(comparison), indent=2) + "\n"
-
-
-def run_compare(paths: list[Path], console: Console, html: Path | None, json_path: Path | None,
-                         seed: int, resamples: int) -> Comparison:
-    """`atlas compare`: print the comparison, and write --html / --json when asked."""
-    comparison = compare(paths, seed, resamples)
-    print_comparison(comparison, console)
-    if html is not None:
-        from atlas.harness.html import compare_page
-
-        atomic_write_text(html.resolve(), compare_page(comparison))
-        console.print(f"wrote {html}", highlight=False)
-    if json_path is not None:
-        atomic_write_text(json_path.resolve(), comparison_json(comparison))
-        console.print(f"wrote {json_path}", highlight=False)
-    return comparison
+    data = asdict(comparison)
+    data.pop("sides")  # every row is in the reports and pairs already
+    return json.dumps(data, indent=2, default=str) + "\n"

@@ -1,9 +1,11 @@
-"""Self-contained HTML for reports and comparisons: one file, inline CSS, plots as base64 PNG.
+"""Self-contained HTML for reports, comparisons and trajectories: inline CSS, plots as base64 PNG.
 
-Plots are drawn with matplotlib's Agg canvas on standalone Figures (no pyplot, no
-display, no global state): resolved rate with Wilson 95% error bars, cost against
-resolved rate, per-repository bars, and the distributions of steps and tokens per
-instance. Every text that reaches the page is HTML-escaped; the page loads nothing.
+Pages are jinja2 templates (atlas/harness/templates, shipped as package data) with
+autoescape on, so every text that reaches a page is escaped by jinja2; tables are the
+TableData of atlas.harness.tables drawn by the one `table` macro. Plots are drawn with
+matplotlib's Agg canvas on standalone Figures (no pyplot, no display, no global state):
+resolved rate with Wilson 95% error bars, cost against resolved rate, per-repository
+bars, and the distributions of steps and tokens per instance. A page loads nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import base64
 import io
 from dataclasses import replace
 from datetime import datetime, timezone
-from html import escape
-from typing import TYPE_CHECKING
+from typing import Any
+
+import jinja2
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -21,40 +24,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from atlas import __version__
-from atlas.harness.methodology import NOT_RECORDED, Item
-from atlas.harness.report import (
-    Rate,
-    RunReport,
-    bootstrap_caption,
-    dollars,
-    gpu_hours_text,
-    interval,
-    number,
-    per_resolved,
-    percent,
-    totals_rows,
-)
-
-if TYPE_CHECKING:
-    from atlas.harness.compare import Comparison
+from atlas.harness.methodology import Item
+from atlas.harness.report import Rate, RunReport
+from atlas.harness.table import Link, TableData
+from atlas.harness.tables import breakdown_table, summary_table, totals_table
 
 COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
-CSS = """
-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px;
-       color: #222; padding: 0 1em; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: .6em 0 1.2em; font-size: .92em; }
-th, td { border: 1px solid #ddd; padding: .3em .6em; text-align: right; vertical-align: top; }
-th:first-child, td:first-child, .pairs td:nth-child(2), .pairs th:nth-child(2) { text-align: left; }
-th { background: #f3f4f6; } tr.section td { background: #fafafa; font-weight: 600; }
-.card td, .card th { text-align: left; } .card td:first-child { white-space: nowrap; color: #444; }
-.missing { color: #b42318; font-style: italic; }
-.warn { background: #fff8e1; border-left: 4px solid #f0b400; padding: .5em 1em; margin: .4em 0; }
-.alarm { background: #fdecea; border-left: 6px solid #b42318; padding: .6em 1em; margin: .6em 0; font-weight: 600; }
-.note { background: #eef4fb; border-left: 4px solid #4C72B0; padding: .5em 1em; margin: .4em 0; }
-img { max-width: 100%; display: block; margin: .5em 0 1em; }
-.meta { color: #666; font-size: .9em; } code { font-size: .9em; word-break: break-all; }
-"""
 
 
 # ---------------------------------------------------------------- plots
@@ -67,10 +42,10 @@ def _figure(height: float, width: float = 9.0) -> Figure:
 
 
 def png(figure: Figure) -> str:
-    """The figure as an <img> with a base64 PNG data URI."""
+    """The figure as a base64 PNG data URI."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    return f"data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"
 
 
 def _errors(rates: list[Rate]) -> list[list[float]]:
@@ -166,8 +141,8 @@ def distribution_figure(reports: list[RunReport]) -> Figure | None:
     return figure
 
 
-def plots(reports: list[RunReport]) -> str:
-    """All plots of a page. One report: its overall and per-repo/difficulty rates; several: one bar each."""
+def plots(reports: list[RunReport]) -> list[str]:
+    """All plots of a page as data URIs. One report: its overall and per-repo/difficulty rates; several: one bar each."""
     if len(reports) == 1:
         report = reports[0]
         rates = [replace(report.overall, group=f"all ({report.label})"),
@@ -177,104 +152,64 @@ def plots(reports: list[RunReport]) -> str:
         rates = [replace(r.overall, group=r.label) for r in reports]
     figures = [rate_figure(rates, "resolved rate"), cost_figure(reports), repo_figure(reports),
                distribution_figure(reports)]
-    return "\n".join(png(f) for f in figures if f is not None)
+    return [png(f) for f in figures if f is not None]
 
 
-# ---------------------------------------------------------------- tables
+# ---------------------------------------------------------------- pages
+
+ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.PackageLoader("atlas.harness", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENVIRONMENT.tests["link"] = lambda value: isinstance(value, Link)
 
 
-def table(header: list[str], rows: list[list[str]], css: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{css}"><tr>{head}</tr>{body}</table>'
-
-
-def summary_html(reports: list[RunReport]) -> str:
-    header = ["run", "instances", "resolved", "rate", "Wilson 95% CI", "bootstrap 95% CI", "cost", "$/resolved",
-              "tokens/resolved", "instance-h", "GPU-h"]
-    rows = [[r.label, r.overall.n, r.overall.resolved, percent(r.overall.rate), interval(r.overall.wilson),
-             interval(r.overall.bootstrap), dollars(r.totals.cost_usd), per_resolved(r, r.totals.cost_per_resolved, True),
-             per_resolved(r, r.totals.tokens_per_resolved, False), number(r.totals.instance_hours, 3),
-             gpu_hours_text(r.totals)] for r in reports]
-    caption = bootstrap_caption(reports)
-    return table(header, rows) + (f'<p class="meta">{escape(caption)}</p>' if caption else "")
-
-
-def breakdown_html(report: RunReport) -> str:
-    rows = []
-    for name, rates in (("repo", report.by_repo), ("difficulty", report.by_difficulty),
-                        ("status", report.by_status), ("outcome", report.by_outcome)):
-        tautology = name == "outcome"  # an outcome decides resolved: a rate there says nothing
-        rows += [[f"{name}: {r.group}", r.n, r.resolved, "" if tautology else percent(r.rate),
-                  "" if tautology else interval(r.wilson)] for r in rates]
-    note = "" if report.by_difficulty else '<p class="meta">No difficulty breakdown: the dataset carries none.</p>'
-    return table(["group", "instances", "resolved", "rate", "Wilson 95% CI"], rows) + note
-
-
-def card_html(items: list[Item]) -> str:
-    parts, section = [], None
+def sections(items: list[Item]) -> list[tuple[str, list[Item]]]:
+    """Methodology items grouped by section, in their order."""
+    groups: list[tuple[str, list[Item]]] = []
     for item in items:
-        if item.section != section:
-            if section is not None:
-                parts.append("</table>")
-            section = item.section
-            parts.append(f'<h4>{escape(section)}</h4><table class="card">')
-        value = (f'<span class="missing">{NOT_RECORDED}</span>' if item.value is None
-                 else f"<code>{escape(item.value)}</code>")
-        marker = " *" if item.comparable else ""
-        parts.append(f"<tr><td>{escape(item.name)}{marker}</td><td>{value}</td></tr>")
-    return "".join(parts) + "</table><p class='meta'>* must match for two results to be comparable</p>"
+        if not groups or groups[-1][0] != item.section:
+            groups.append((item.section, []))
+        groups[-1][1].append(item)
+    return groups
 
 
-def boxes(lines: list[str], css: str) -> str:
-    return "".join(f'<div class="{css}">{escape(line)}</div>' for line in lines)
+ENVIRONMENT.filters["sections"] = sections
 
 
-def page(title: str, body: list[str]) -> str:
+def render(template: str, title: str, **context: Any) -> str:
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>"
-            f'<p class="meta">generated {stamp} by ATLAS {__version__}</p>' + "\n".join(body) + "</body></html>\n")
+    return ENVIRONMENT.get_template(template).render(title=title, stamp=stamp, version=__version__, **context)
 
 
-def details(reports: list[RunReport], cards: dict[str, list[Item]]) -> list[str]:
-    """Breakdowns, totals and the methodology card of each side (folded when there are several)."""
-    opened = " open" if len(reports) == 1 else ""
-    body = ["<h2>Breakdowns and totals</h2>"]
-    for report in reports:
-        totals = table(["item", "value"], [list(row) for row in totals_rows(report)])
-        body.append(f"<details{opened}><summary><b>{escape(report.label)}</b></summary>"
-                    f"{breakdown_html(report)}{totals}</details>")
-    body.append("<h2>Methodology</h2>")
-    for label, items in cards.items():
-        body.append(f"<details{opened}><summary><b>{escape(label)}</b></summary>{card_html(items)}</details>")
-    return body
+def side_tables(reports: list[RunReport]) -> dict[str, list[TableData]]:
+    return {r.label: [breakdown_table(r), totals_table(r)] for r in reports}
 
 
-def report_page(title: str, reports: list[RunReport], cards: dict[str, list[Item]],
-                warnings: list[str] = ()) -> str:
-    """The page of `atlas report`: one run, or the members of a sweep."""
+def report_page(title: str, reports: list[RunReport], cards: dict[str, list[Item]], warnings: list[str] = (),
+                repeats: list[TableData] = (), instances: TableData | None = None) -> str:
+    """The page of `atlas report`: one run (its repeats, if any), or the members of a sweep."""
     notes = [f"{r.label}: {w}" if len(reports) > 1 else w for r in reports for w in r.warnings]
-    body = [boxes([f"not comparable: {w}" for w in warnings], "alarm"), boxes(notes, "warn"),
-            "<h2>Resolved rate</h2>", summary_html(reports), "<h2>Plots</h2>", plots(reports)]
-    return page(title, body + details(reports, cards))
+    return render("report.html.j2", title, alarms=list(warnings), notes=notes,
+                  summary=summary_table(reports, ""), repeats=list(repeats), plots=plots(reports),
+                  instances=instances, reports=reports, cards=cards, tables=side_tables(reports))
 
 
-def compare_page(comparison: Comparison) -> str:
-    """The page of `atlas compare`: warnings first, the side-by-side table, the paired tests, the plots."""
+def compare_page(comparison: Any, pairs: TableData, instances: TableData, budget: TableData | None = None,
+                 matched: TableData | None = None) -> str:
+    """The page of `atlas compare` (an atlas.harness.compare.Comparison): warnings first, the side-by-side
+    table, the paired tests, the budget-matched test when an arm has a budget, plots, every instance."""
     c = comparison
-    pairs = [[p.first, p.second, p.both, len(p.only_first), len(p.only_second), p.neither,
-              f"{100 * p.difference:+.1f} pts", interval(p.difference_ci), f"{p.p_value:.4g}"] for p in c.pairs]
-    discordant = "".join(
-        f"<h4>{escape(p.first)} vs {escape(p.second)}</h4>"
-        + table(["resolved only by", "instances"], [[p.first, ", ".join(p.only_first) or "none"],
-                                                   [p.second, ", ".join(p.only_second) or "none"]], "card")
-        for p in c.pairs)
-    body = [boxes([f"NOT COMPARABLE: {w}" for w in c.warnings], "alarm"), boxes(c.unknowns, "warn"),
-            boxes(c.notes, "note"),
-            f"<h2>Side by side on the {len(c.shared)} shared instance(s)</h2>", summary_html(c.reports),
-            "<h2>Paired comparison (exact McNemar test on the discordant instances)</h2>",
-            table(["A", "B", "both", "only A", "only B", "neither", "A - B", "paired bootstrap 95% CI",
-                   "McNemar p"], pairs, "pairs"),
-            "<h2>Instances only one side resolved</h2>", discordant, "<h2>Plots</h2>", plots(c.reports)]
-    return page(c.title, body + details(c.reports, c.cards))
+    return render("compare.html.j2", c.title, c=c, summary=summary_table(c.reports, ""), pairs=pairs,
+                  budget=budget, matched=matched, plots=plots(c.reports), instances=instances,
+                  tables=side_tables(c.reports))
+
+
+def trajectory_page(title: str, back: str, facts: TableData, steps: list[dict[str, Any]], patch: str,
+                    gold: str | None, gold_missing: str, selection: dict[str, Any] | None) -> str:
+    """One instance of one run: each step's thought, command and output; the final patch beside the gold one."""
+    return render("trajectory.html.j2", title, back=back, facts=facts, steps=steps, patch=patch, gold=gold,
+                  gold_missing=gold_missing, selection=selection)

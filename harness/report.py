@@ -1,10 +1,11 @@
 """`atlas report`: a graded run (or a sweep of runs) as numbers a skeptic accepts.
 
 Loads run directories, sweep directories and published SWE-bench results into
-`Side`s (one row per instance), computes a `RunReport` (resolved rate with Wilson and
-bootstrap 95% intervals, breakdowns per repository / difficulty / final status /
-grading outcome, tokens, hours, dollars per resolved issue), prints it with rich,
-and writes report.json, methodology.md and a self-contained report.html.
+`Side`s (one row per instance; a run with repeats gives one side per repeat) and computes
+a `RunReport` (resolved rate with Wilson and bootstrap 95% intervals, breakdowns per
+repository / difficulty / final status / grading outcome, tokens, hours, dollars per
+resolved issue). atlas.harness.tables lays it out, atlas.harness.commands prints it and
+writes the files.
 
 Every instance the run selected is in the denominator: an unfinished or ungraded
 instance counts as unresolved, and the report says how many there are.
@@ -21,14 +22,14 @@ from typing import Any, Callable
 
 import yaml
 from rich.console import Console
-from rich.table import Table
 
-from atlas.records import Status
-from atlas.rundir import RunDir, atomic_write_text
 from atlas.harness import stats
 from atlas.harness.evaluate import RESULTS_FILE
-from atlas.harness.methodology import Item, card_markdown, published_card, run_card
-from atlas.harness.table import repo_of
+from atlas.harness.methodology import Item, published_card, run_card
+from atlas.harness.table import dollars, interval, number, percent, repo_of  # noqa: F401 (formats used by reports)
+from atlas.records import Status
+from atlas.repeats import repeat_label, repeats_of
+from atlas.rundir import RunDir
 
 REPORT_JSON, REPORT_HTML, METHODOLOGY_MD = "report.json", "report.html", "methodology.md"
 # lists of a published results.json that name a failure, most specific first (older files have more)
@@ -50,6 +51,7 @@ class InstanceRow:
     repo: str
     difficulty: str
     status: str  # the final status, "unfinished", or "unknown" (published)
+    reason: str  # how the instance ended, in words (the scaffold's message or the error); "" if none
     outcome: str  # the grading outcome, "unfinished", "not graded", or a published list's name
     resolved: bool
     steps: int | None = None
@@ -74,6 +76,8 @@ class Side:
     manifest: dict = field(default_factory=dict)
     published: dict[str, str] = field(default_factory=dict)  # published: every listed id -> its outcome
     warnings: list[str] = field(default_factory=list)
+    folder: Path | None = None  # where the run's instances/ live (a repeat's own folder); None: published
+    repeat: int | None = None  # which repeat of a run with run.repeats > 1
 
 
 @dataclass
@@ -151,6 +155,7 @@ def published_results_file(path: Path) -> Path | None:
 def _run_row(instance_id: str, meta: dict, result: Any, verdict: dict | None) -> InstanceRow:
     row = InstanceRow(instance_id, meta.get("repo") or repo_of(instance_id), meta.get("difficulty") or "",
                       status="unfinished" if result is None else result.status.value,
+                      reason="" if result is None else (result.error.strip().splitlines() or [""])[0][:200],
                       outcome="unfinished" if result is None else "not graded", resolved=False)
     if verdict is not None:
         row.outcome, row.resolved = verdict["outcome"], bool(verdict["resolved"])
@@ -185,21 +190,35 @@ def _run_warnings(path: Path, manifest: dict, rows: dict[str, InstanceRow]) -> l
 
 
 def load_run(path: Path) -> Side:
-    """A graded run directory: every selected instance with its status and verdict."""
+    """A graded run directory (the first repeat of a run with repeats; `load_runs` gives them all)."""
+    return load_runs(path)[0]
+
+
+def load_runs(path: Path) -> list[Side]:
+    """A graded run directory: one side per repeat, every selected instance with its status and verdict."""
     manifest = _read_json(path / "manifest.json")
     selected = manifest.get("dataset", {}).get("instance_ids")
     if not isinstance(selected, list):
         raise ReportError(f"{path}/manifest.json has no dataset.instance_ids; it was not written by `atlas run`")
-    if not (path / RESULTS_FILE).is_file():
-        raise ReportError(f"{path} is not graded (no {RESULTS_FILE}); run `atlas evaluate {path}` first")
-    graded = _read_json(path / RESULTS_FILE)
+    repeats = repeats_of(manifest)
+    if repeats == 1:
+        return [_load_member(path, path, manifest, selected, path.name, None)]
+    return [_load_member(path, path / "repeats" / repeat_label(r), manifest, selected,
+                         f"{path.name}/{repeat_label(r)}", r) for r in range(1, repeats + 1)]
+
+
+def _load_member(path: Path, folder: Path, manifest: dict, selected: list[str], label: str,
+                 repeat: int | None) -> Side:
+    if not (folder / RESULTS_FILE).is_file():
+        raise ReportError(f"{folder} is not graded (no {RESULTS_FILE}); run `atlas evaluate {path}` first")
+    graded = _read_json(folder / RESULTS_FILE)
     verdicts = graded.get("instances", {})
     meta = manifest["dataset"].get("instances") or {}
-    results = RunDir(path).results(selected)
+    results = RunDir(folder).results(selected)
     rows = {i: _run_row(i, meta.get(i, {}), results.get(i), verdicts.get(i)) for i in selected}
     card = run_card(manifest, graded.get("harness"), [r.attempts for r in results.values()])
-    return Side(path.name, path.resolve(), "run", rows, card, manifest=manifest,
-                warnings=_run_warnings(path, manifest, rows))
+    return Side(label, path.resolve(), "run", rows, card, manifest=manifest,
+                warnings=_run_warnings(path, manifest, rows), folder=folder.resolve(), repeat=repeat)
 
 
 def load_published(path: Path) -> Side:
@@ -227,7 +246,7 @@ def adopt_universe(side: Side, universe: list[str]) -> Side:
     rows = {}
     for instance_id in universe:
         outcome = side.published.get(instance_id, "not listed")
-        rows[instance_id] = InstanceRow(instance_id, repo_of(instance_id), "", "unknown", outcome,
+        rows[instance_id] = InstanceRow(instance_id, repo_of(instance_id), "", "unknown", "", outcome,
                                         resolved=outcome == "resolved")
     unlisted = sum(r.outcome == "not listed" for r in rows.values())
     note = (f"a published result: its universe is the {len(universe)} instance(s) of the other side(s); "
@@ -249,12 +268,13 @@ def load_path(path: Path) -> tuple[str, list[Side]]:
     if not path.is_dir():
         raise ReportError(f"{path} is not a directory; pass a run dir, a sweep dir or a published results dir")
     if is_run_dir(path):
-        return "run", [load_run(path)]
+        return "run", load_runs(path)
     if published_results_file(path) is not None:
         return "published", [load_published(path)]
     members = sweep_members(path)
     if members:
-        return "sweep", [replace(load_run(p), label=str(p.relative_to(path))) for p in members]
+        return "sweep", [replace(side, label=str(p.relative_to(path)) + (f"/{repeat_label(side.repeat)}" if side.repeat else ""))
+                         for p in members for side in load_runs(p)]
     raise ReportError(f"{path} is not a run directory (no manifest.json); pass a run dir, a sweep dir "
                       "(subfolders with manifest.json) or a published results dir (results/results.json)")
 
@@ -375,7 +395,8 @@ def build_report(side: Side, ids: list[str] | None = None, seed: int = stats.SEE
         by_difficulty=breakdown(difficulties, lambda r: r.difficulty) if difficulties else [],
         by_status=breakdown(rows, lambda r: r.status), by_outcome=breakdown(rows, lambda r: r.outcome),
         patch_apply_failures=sum(r.outcome == "patch_apply_failed" for r in rows),
-        totals=totals_of(side, rows, overall.resolved, whole=len(ids) == len(side.rows)),
+        # a repeat is part of its run: run-level server figures are prorated to it
+        totals=totals_of(side, rows, overall.resolved, whole=len(ids) == len(side.rows) and side.repeat is None),
         steps=[r.steps for r in finished],
         tokens=[(r.prompt_tokens or 0) + (r.completion_tokens or 0) for r in finished],
         bootstrap=boot, warnings=list(side.warnings),
@@ -389,22 +410,6 @@ def make_console() -> Console:
     """The terminal's width; at least 160 columns when output is piped, so tables are not wrapped into a file."""
     console = Console()
     return console if console.is_terminal else Console(width=max(console.width, 160))
-
-
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def interval(bounds: tuple[float, float] | None) -> str:
-    return "-" if bounds is None else f"[{100 * bounds[0]:.1f}, {100 * bounds[1]:.1f}]"
-
-
-def dollars(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
-
-
-def number(value: float | None, digits: int = 0) -> str:
-    return "unknown" if value is None else f"{value:,.{digits}f}"
 
 
 def gpu_hours_text(totals: Totals) -> str:
@@ -428,42 +433,6 @@ def bootstrap_caption(reports: list[RunReport]) -> str | None:
     return None
 
 
-def summary_table(reports: list[RunReport], title: str) -> Table:
-    """One row per report: resolved rate with both intervals, cost, cost and tokens per resolved, hours."""
-    table = Table(title=title, title_justify="left")
-    columns = ("run", "instances", "resolved", "rate", "Wilson 95% CI", "bootstrap 95% CI", "cost",
-               "$/resolved", "tokens/resolved", "instance-h", "GPU-h")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "run" else "right")
-    for r in reports:
-        t = r.totals
-        table.add_row(r.label, str(r.overall.n), str(r.overall.resolved), f"[bold]{percent(r.overall.rate)}[/]",
-                      interval(r.overall.wilson), interval(r.overall.bootstrap), dollars(t.cost_usd),
-                      per_resolved(r, t.cost_per_resolved, True), per_resolved(r, t.tokens_per_resolved, False),
-                      number(t.instance_hours, 3), gpu_hours_text(t))
-    table.caption = bootstrap_caption(reports)
-    return table
-
-
-def breakdown_table(report: RunReport) -> Table:
-    table = Table(title=f"{report.label}: breakdowns", title_justify="left")
-    for column in ("group", "instances", "resolved", "rate", "Wilson 95% CI"):
-        table.add_column(column, justify="left" if column == "group" else "right")
-    sections = [("repo", report.by_repo), ("difficulty", report.by_difficulty), ("status", report.by_status),
-                ("outcome", report.by_outcome)]
-    for name, rates in sections:
-        if not rates:
-            continue
-        table.add_section()
-        for rate in rates:
-            tautology = name == "outcome"  # an outcome decides resolved: a rate there says nothing
-            table.add_row(f"{name}: {rate.group}", str(rate.n), str(rate.resolved),
-                          "" if tautology else percent(rate.rate), "" if tautology else interval(rate.wilson))
-    table.caption = ("no difficulty breakdown: the dataset carries no difficulty" if not report.by_difficulty
-                     else None)
-    return table
-
-
 def totals_rows(report: RunReport) -> list[tuple[str, str]]:
     t = report.totals
     estimated = " (estimated)" if t.tokens_estimated else ""
@@ -484,15 +453,6 @@ def totals_rows(report: RunReport) -> list[tuple[str, str]]:
     ]
 
 
-def totals_table(report: RunReport) -> Table:
-    table = Table(title=f"{report.label}: totals", title_justify="left", show_header=False)
-    table.add_column("item")
-    table.add_column("value", justify="right")
-    for name, value in totals_rows(report):
-        table.add_row(name, value)
-    return table
-
-
 def print_warnings(console: Console, warnings: list[str], style: str = "yellow") -> None:
     for warning in warnings:
         console.print(f"[{style}]warning:[/] {warning}", highlight=False, soft_wrap=True)
@@ -500,57 +460,3 @@ def print_warnings(console: Console, warnings: list[str], style: str = "yellow")
 
 def report_json(report: RunReport, card: list[Item]) -> str:
     return json.dumps({"report": asdict(report), "methodology": [asdict(i) for i in card]}, indent=2) + "\n"
-
-
-def write_run_files(side: Side, report: RunReport) -> None:
-    """report.json, methodology.md and report.html in the run directory."""
-    from atlas.harness.html import report_page
-
-    atomic_write_text(side.path / REPORT_JSON, report_json(report, side.card))
-    atomic_write_text(side.path / METHODOLOGY_MD, card_markdown(side.label, side.card))
-    atomic_write_text(side.path / REPORT_HTML, report_page(f"ATLAS report: {side.label}", [report], {side.label: side.card}))
-
-
-def report_run(side: Side, console: Console, seed: int, resamples: int) -> RunReport:
-    report = build_report(side, seed=seed, resamples=resamples)
-    write_run_files(side, report)
-    console.print(summary_table([report], f"{side.path}"))
-    console.print(breakdown_table(report))
-    console.print(totals_table(report))
-    print_warnings(console, report.warnings)
-    console.print(f"wrote {side.path / REPORT_JSON}, {METHODOLOGY_MD}, {REPORT_HTML}", highlight=False)
-    return report
-
-
-def report_sweep(path: Path, sides: list[Side], console: Console, seed: int, resamples: int) -> list[RunReport]:
-    """Each member's own files, then one table, report.json and report.html over the members."""
-    from atlas.harness.html import report_page
-    from atlas.harness.methodology import differences
-
-    reports = []
-    for side in sides:
-        reports.append(build_report(side, seed=seed, resamples=resamples))
-        write_run_files(side, reports[-1])
-    cards = {s.label: s.card for s in sides}
-    differing, _ = differences(cards)
-    console.print(summary_table(reports, f"sweep {path}"))
-    for report in reports:
-        print_warnings(console, [f"{report.label}: {w}" for w in report.warnings])
-    print_warnings(console, [f"members not comparable: {d}" for d in differing], style="bold red")
-    record = {"sweep": str(path.resolve()), "members": [asdict(r) for r in reports],
-              "not_comparable": differing, "methodology": {k: [asdict(i) for i in v] for k, v in cards.items()}}
-    atomic_write_text(path / REPORT_JSON, json.dumps(record, indent=2) + "\n")
-    atomic_write_text(path / REPORT_HTML, report_page(f"ATLAS sweep: {path.name}", reports, cards, warnings=differing))
-    console.print(f"wrote {path / REPORT_JSON}, {REPORT_HTML} (and each member's own)", highlight=False)
-    return reports
-
-
-def report_path(path: Path, console: Console, seed: int = stats.SEED, resamples: int = stats.RESAMPLES) -> list[RunReport]:
-    """`atlas report PATH`: a run directory or a sweep directory."""
-    kind, sides = load_path(path)
-    if kind == "published":
-        raise ReportError(f"{path} is a published result: it has no instance universe of its own; "
-                          f"use `atlas compare <run dir> {path}`")
-    if kind == "sweep":
-        return report_sweep(path, sides, console, seed, resamples)
-    return [report_run(sides[0], console, seed, resamples)]

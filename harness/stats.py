@@ -86,3 +86,43 @@ def mcnemar_exact(only_first: int, only_second: int) -> float:
     n = only_first + only_second
     tail = sum(math.comb(n, i) for i in range(min(only_first, only_second) + 1))
     return min(1.0, 2 * tail / 2**n)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of one instance from n attempts with c successes (Chen et al., 2021):
+    the chance that at least one of k attempts drawn without replacement succeeds,
+        pass@k = 1 - C(n - c, k) / C(n, k).
+    """
+    _check_attempts(n, c, k)
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass^k of one instance (Yao et al., 2024): the chance that all k attempts drawn
+    without replacement succeed,
+        pass^k = C(c, k) / C(n, k).
+    """
+    _check_attempts(n, c, k)
+    return math.comb(c, k) / math.comb(n, k)
+
+
+def _check_attempts(n: int, c: int, k: int) -> None:
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"need 0 <= c <= n and 1 <= k <= n; got n={n}, c={c}, k={k}")
+
+
+def t_quantile(df: int, level: float = LEVEL) -> float:
+    """Two-sided Student t quantile t_{df}(1 - (1 - level) / 2): exact for df 1 and 2, else the
+    Cornish-Fisher expansion in 1/df to the fourth order (within 0.1% of the exact value for df >= 3)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be at least 1; got {df}")
+    p = 1 - (1 - level) / 2
+    if df == 1:
+        return math.tan(math.pi * (p - 0.5))
+    if df == 2:
+        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    z = z_score(level)
+    terms = [(z**3 + z) / 4, (5 * z**5 + 16 * z**3 + 3 * z) / 96,
+             (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
+             (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160]
+    return z + sum(term / df ** (power + 1) for power, term in enumerate(terms))

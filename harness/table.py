@@ -1,13 +1,95 @@
-"""The results table printed at the end of a run: resolved / total, per status, per repository."""
+"""The one table model of ATLAS and its terminal rendering; the HTML pages render the same model.
+
+Every table (the results table at the end of a run, a sweep's table, the report's and the
+comparison's tables) is built once as a `TableData` and drawn either by `to_rich` for the
+terminal or by the `table` macro of templates/macros.html.j2 for the HTML pages. The number
+formats shared by both live here too.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
 
 from rich.table import Table
 
-from atlas.records import InstanceResult
 from atlas.harness.evaluate import Verdict
+from atlas.records import InstanceResult
+
+
+@dataclass
+class Link:
+    """A cell that links to another page in HTML (the terminal shows its text)."""
+
+    text: str
+    href: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class TableData:
+    """A title, column names, sections of rows (a rule between sections), a caption.
+
+    The first `left` columns are left-aligned (labels), the rest right-aligned (numbers).
+    `bold` is the set of (section, row) positions drawn in bold.
+    """
+
+    title: str
+    columns: list[str]
+    sections: list[list[list[Any]]]
+    caption: str | None = None
+    left: int = 1
+    show_header: bool = True
+    bold: set[tuple[int, int]] = field(default_factory=set)
+    css: str = ""
+
+    def rows(self) -> list[list[Any]]:
+        return [row for section in self.sections for row in section]
+
+
+def cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def to_rich(data: TableData) -> Table:
+    table = Table(title=data.title or None, title_justify="left", show_header=data.show_header)
+    for index, column in enumerate(data.columns):
+        table.add_column(column, justify="left" if index < data.left else "right")
+    for number, section in enumerate(data.sections):
+        if number and section:
+            table.add_section()
+        for row_number, row in enumerate(section):
+            texts = [cell(v) for v in row]
+            if (number, row_number) in data.bold:
+                texts = [f"[bold]{t}[/]" for t in texts]
+            table.add_row(*texts)
+    table.caption = data.caption
+    return table
+
+
+# ---------------------------------------------------------------- number formats
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def interval(bounds: tuple[float, float] | None) -> str:
+    return "-" if bounds is None else f"[{100 * bounds[0]:.1f}, {100 * bounds[1]:.1f}]"
+
+
+def dollars(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    return "unknown" if value is None else f"{value:,.{digits}f}"
+
+
+# ---------------------------------------------------------------- the table at the end of a run
 
 
 def repo_of(instance_id: str) -> str:
@@ -20,30 +102,23 @@ def _pct(part: int, whole: int) -> str:
 
 
 def results_table(title: str, results: dict[str, InstanceResult], verdicts: dict[str, Verdict],
-                  selected: list[str]) -> Table:
-    """One table: the overall line, then a row per final status and per repository."""
-    table = Table(title=title, title_justify="left")
-    for column in ("group", "instances", "resolved", "rate"):
-        table.add_column(column, justify="left" if column == "group" else "right")
-    resolved = {i for i, v in verdicts.items() if v.resolved}
+                  selected: list[str]) -> TableData:
+    """The overall line, then a row per final status and per repository."""
+    resolved = {i for i, v in verdicts.items() if v.resolved} & set(selected)
     total = len(selected)
-    table.add_row("[bold]all[/]", str(total), f"[bold]{len(resolved & set(selected))}[/]",
-                  _pct(len(resolved & set(selected)), total))
-    unfinished = [i for i in selected if i not in results]
     by_status: dict[str, list[str]] = defaultdict(list)
-    for instance_id in selected:
-        by_status[results[instance_id].status.value if instance_id in results else "unfinished"].append(instance_id)
-    table.add_section()
-    for status, ids in sorted(by_status.items()):
-        n = len(resolved & set(ids))
-        table.add_row(f"status: {status}", str(len(ids)), str(n), _pct(n, len(ids)))
     by_repo: dict[str, list[str]] = defaultdict(list)
     for instance_id in selected:
+        by_status[results[instance_id].status.value if instance_id in results else "unfinished"].append(instance_id)
         by_repo[repo_of(instance_id)].append(instance_id)
-    table.add_section()
-    for repo, ids in sorted(by_repo.items()):
-        n = len(resolved & set(ids))
-        table.add_row(f"repo: {repo}", str(len(ids)), str(n), _pct(n, len(ids)))
-    if unfinished:
-        table.caption = f"{len(unfinished)} instance(s) not finished; re-run the same command to resume"
-    return table
+
+    def rows(prefix: str, groups: dict[str, list[str]]) -> list[list[Any]]:
+        return [[f"{prefix}: {name}", len(ids), len(resolved & set(ids)), _pct(len(resolved & set(ids)), len(ids))]
+                for name, ids in sorted(groups.items())]
+
+    unfinished = sum(i not in results for i in selected)
+    return TableData(title, ["group", "instances", "resolved", "rate"],
+                     [[["all", total, len(resolved), _pct(len(resolved), total)]], rows("status", by_status),
+                      rows("repo", by_repo)],
+                     caption=f"{unfinished} instance(s) not finished; re-run the same command to resume" if unfinished else None,
+                     bold={(0, 0)})
