@@ -91,7 +91,10 @@ def report_repeats(path: Path, sides: list[Side], console: Console, seed: int, r
     console.print(to_rich(summary_table(reports, f"{path}: one row per repeat")))
     for data in tables:
         console.print(to_rich(data))
-    print_warnings(console, sorted({w for r in reports for w in r.warnings}))
+    warnings = sorted({w for r in reports for w in r.warnings})  # the repeats share the run's warnings
+    for report in reports:
+        report.warnings = warnings
+    print_warnings(console, warnings)
     record = {"run": str(path.resolve()), "repeats": asdict(repeats), "members": [asdict(r) for r in reports],
               "methodology": [asdict(i) for i in sides[0].card]}
     atomic_write_text(path / REPORT_JSON, json.dumps(record, indent=2) + "\n")

@@ -192,7 +192,8 @@ def side_tables(reports: list[RunReport]) -> dict[str, list[TableData]]:
 def report_page(title: str, reports: list[RunReport], cards: dict[str, list[Item]], warnings: list[str] = (),
                 repeats: list[TableData] = (), instances: TableData | None = None) -> str:
     """The page of `atlas report`: one run (its repeats, if any), or the members of a sweep."""
-    notes = [f"{r.label}: {w}" if len(reports) > 1 else w for r in reports for w in r.warnings]
+    notes = list(dict.fromkeys(f"{r.label}: {w}" if len(reports) > 1 and len({tuple(x.warnings) for x in reports}) > 1
+                               else w for r in reports for w in r.warnings))
     return render("report.html.j2", title, alarms=list(warnings), notes=notes,
                   summary=summary_table(reports, ""), repeats=list(repeats), plots=plots(reports),
                   instances=instances, reports=reports, cards=cards, tables=side_tables(reports))

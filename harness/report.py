@@ -26,7 +26,7 @@ from rich.console import Console
 from atlas.harness import stats
 from atlas.harness.evaluate import RESULTS_FILE
 from atlas.harness.methodology import Item, published_card, run_card
-from atlas.harness.table import dollars, interval, number, percent, repo_of  # noqa: F401 (formats used by reports)
+from atlas.harness.table import dollars, number, repo_of
 from atlas.records import Status
 from atlas.repeats import repeat_label, repeats_of
 from atlas.rundir import RunDir

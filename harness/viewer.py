@@ -41,7 +41,11 @@ def steps(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for entry in entries:
         kind = entry.get("kind")
         if kind == "message":
-            shown.append({"kind": "message", "role": entry.get("role", "?"), "content": entry.get("content") or ""})
+            role = entry.get("role", "?")
+            # what the model is told after a command repeats its output: folded, the action shows it
+            observation = role in ("user", "tool") and bool(shown) and shown[-1]["kind"] == "action"
+            shown.append({"kind": "message", "role": role, "content": entry.get("content") or "",
+                          "observation": observation})
         elif kind == "action":
             shown.append({"kind": "action", "step": entry.get("step"), "command": entry.get("command", ""),
                           "output": entry.get("output", ""), "exit_code": entry.get("exit_code"),

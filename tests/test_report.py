@@ -19,7 +19,8 @@ import yaml
 from matplotlib.image import imread
 
 from atlas.harness import stats
-from atlas.harness.report import adopt_universe, build_report, interval, load_published, load_run, percent
+from atlas.harness.report import adopt_universe, build_report, load_published, load_run
+from atlas.harness.table import interval, percent
 from tests.conftest import atlas
 
 FOREIGN_ID = "django__django-11099"  # resolved by the published result, but no instance of the runs
@@ -314,3 +315,46 @@ def test_html_comparison_renders_in_chromium(comparison, chromium, tmp_path):
     text = page.read_text()
     assert all(f"{p['p_value']:.4g}" in text for p in data["pairs"])
     assert_rendered_with_plots(screenshot(chromium, page, tmp_path))
+
+
+def test_per_instance_table_and_trajectory_viewer_render_in_chromium(runs, scripted_report, chromium, tmp_path):
+    from html import escape
+
+    from atlas.trajectory import read_trajectory
+
+    page = (runs.scripted / "report.html").read_text()
+    resolved = verdicts(runs.scripted)
+    for instance_id in runs.ids:  # every instance has a row linking to its viewer page
+        assert f'href="viewer/{instance_id}.html"' in page and (runs.scripted / "viewer" / f"{instance_id}.html").is_file()
+    status = json.loads((runs.scripted / "instances" / runs.ids[0] / "status.json").read_text())
+    assert f'>{status["steps"]}</td>' in page and "exit reason" in page
+    unresolved = next(i for i in runs.ids if not resolved[i])  # the instance the scripted model gets wrong
+    viewer = runs.scripted / "viewer" / f"{unresolved}.html"
+    text = viewer.read_text()
+    entries = read_trajectory(runs.scripted / "instances" / unresolved / "trajectory.jsonl")
+    actions = [e for e in entries if e["kind"] == "action"]
+    assert actions and all(escape(a["command"], quote=False) in text for a in actions)
+    thought = next(e["content"] for e in entries if e["kind"] == "message" and e["role"] == "assistant")
+    assert escape(thought.splitlines()[0], quote=False) in text
+    patch = (runs.scripted / "instances" / unresolved / "patch.diff").read_text()
+    from atlas.config import DatasetConfig
+    from atlas.datasets import load_instances
+
+    gold = {i.instance_id: i.patch for i in load_instances(DatasetConfig(name="s", source="task_repo", path="bundled"))}
+    added = lambda diff: [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]  # noqa: E731
+    assert all(escape(line, quote=False) in text for line in added(patch)[:5] + added(gold[unresolved])[:5])
+    assert "final patch (this run)" in text and "gold patch" in text
+    image = screenshot(chromium, viewer, tmp_path)
+    rgb = (image[..., :3] * 255).round().astype(np.int32)
+    assert np.mean(np.any(rgb < 240, axis=-1)) > 0.05, "the viewer screenshot is (nearly) blank"
+    green = np.array([0x11, 0x63, 0x29])  # added lines of a patch
+    assert np.sum(np.all(np.abs(rgb - green) <= 40, axis=-1)) > 50, "no patch lines drawn"
+
+
+def test_compare_page_links_each_instance_to_its_trajectory(comparison):
+    _, data, page = comparison
+    text = page.read_text()
+    for instance_id in data["shared"]:
+        links = [part.split('"', 1)[0] for part in text.split('href="')[1:] if f"/{instance_id}.html" in part.split('"', 1)[0]]
+        assert len(links) == 3, instance_id  # one per compared run
+        assert all((page.parent / link).is_file() for link in links)
