@@ -134,3 +134,40 @@ def test_budget_matched_comparison(arms, tmp_path):
     assert arm["single"]["k"] == 1 and arm["single"]["wall_seconds"] <= CAP
     page = (tmp_path / "c.html").read_text()
     assert "Equal budget" in page and "paired test at the matched budget" in page
+
+
+class FakeEnv:
+    """Stands in for a container: `git apply` records the patch; the test command passes for one patch only."""
+
+    passing = "return 3"
+
+    def __init__(self, log):
+        self.log, self.applied = log, ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def execute(self, command, timeout):
+        self.log.append(command)
+        if "git apply" in command:
+            self.applied = command
+        ok = "git apply" in command or "printf" in command or self.passing in self.applied
+        return type("Result", (), {"exit_code": 0 if ok else 1})()
+
+
+def test_select_with_the_repository_tests_prefers_the_patch_that_passes():
+    from atlas.best_of import select
+
+    log = []
+    wrong, right = PATCH, PATCH.replace("return 2", "return 3")
+    candidates = [_candidate(1, wrong), _candidate(2, wrong), _candidate(3, right)]
+    settings = BestOfSettings(k=3, select="tests", test_command="pytest -q")
+    chosen, how = select(candidates, settings, lambda: FakeEnv(log))
+    assert chosen.index == 3  # the minority patch passes the repository's tests, the majority does not
+    assert how["test_scores"] == {"c1": 0, "c3": 1} and how["votes"] == {"c1": 2, "c2": 2, "c3": 1}
+    assert sum("pytest -q" in c for c in log) == 2  # each distinct patch tested once
+    vote_only, _ = select(candidates, BestOfSettings(k=3, select="vote"), lambda: FakeEnv([]))
+    assert vote_only.index == 1
