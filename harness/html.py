@@ -26,8 +26,8 @@ from matplotlib.ticker import MaxNLocator
 from atlas import __version__
 from atlas.harness.methodology import Item
 from atlas.harness.report import Rate, RunReport
-from atlas.harness.table import Link, TableData
-from atlas.harness.tables import breakdown_table, summary_table, totals_table
+from atlas.harness.table import Link, Styled, TableData
+from atlas.harness.tables import breakdown_table, card_tables, discordant_table, summary_table, totals_table
 
 COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 
@@ -165,24 +165,16 @@ ENVIRONMENT = jinja2.Environment(
     lstrip_blocks=True,
 )
 ENVIRONMENT.tests["link"] = lambda value: isinstance(value, Link)
-
-
-def sections(items: list[Item]) -> list[tuple[str, list[Item]]]:
-    """Methodology items grouped by section, in their order."""
-    groups: list[tuple[str, list[Item]]] = []
-    for item in items:
-        if not groups or groups[-1][0] != item.section:
-            groups.append((item.section, []))
-        groups[-1][1].append(item)
-    return groups
-
-
-ENVIRONMENT.filters["sections"] = sections
+ENVIRONMENT.tests["styled"] = lambda value: isinstance(value, Styled)
 
 
 def render(template: str, title: str, **context: Any) -> str:
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return ENVIRONMENT.get_template(template).render(title=title, stamp=stamp, version=__version__, **context)
+
+
+def card_pages(cards: dict[str, list[Item]]) -> dict[str, list[TableData]]:
+    return {label: card_tables(items) for label, items in cards.items()}
 
 
 def side_tables(reports: list[RunReport]) -> dict[str, list[TableData]]:
@@ -196,7 +188,7 @@ def report_page(title: str, reports: list[RunReport], cards: dict[str, list[Item
                                else w for r in reports for w in r.warnings))
     return render("report.html.j2", title, alarms=list(warnings), notes=notes,
                   summary=summary_table(reports, ""), repeats=list(repeats), plots=plots(reports),
-                  instances=instances, reports=reports, cards=cards, tables=side_tables(reports))
+                  instances=instances, reports=reports, cards=card_pages(cards), tables=side_tables(reports))
 
 
 def compare_page(comparison: Any, pairs: TableData, instances: TableData, budget: TableData | None = None,
@@ -205,8 +197,9 @@ def compare_page(comparison: Any, pairs: TableData, instances: TableData, budget
     table, the paired tests, the budget-matched test when an arm has a budget, plots, every instance."""
     c = comparison
     return render("compare.html.j2", c.title, c=c, summary=summary_table(c.reports, ""), pairs=pairs,
+                  discordant=[discordant_table(p) for p in c.pairs],
                   budget=budget, matched=matched, plots=plots(c.reports), instances=instances,
-                  tables=side_tables(c.reports))
+                  cards=card_pages(c.cards), tables=side_tables(c.reports))
 
 
 def trajectory_page(title: str, back: str, facts: TableData, steps: list[dict[str, Any]], patch: str,

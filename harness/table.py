@@ -30,6 +30,17 @@ class Link:
 
 
 @dataclass
+class Styled:
+    """A cell drawn with a CSS class in HTML (e.g. "missing"); the terminal shows its text."""
+
+    text: str
+    css: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
 class TableData:
     """A title, column names, sections of rows (a rule between sections), a caption.
 

@@ -19,7 +19,8 @@ from atlas.harness.report import (
     per_resolved,
     totals_rows,
 )
-from atlas.harness.table import Link, TableData, dollars, interval, number, percent
+from atlas.harness.methodology import NOT_RECORDED, Item
+from atlas.harness.table import Link, Styled, TableData, dollars, interval, number, percent
 
 SUMMARY_COLUMNS = ["run", "instances", "resolved", "rate", "Wilson 95% CI", "bootstrap 95% CI", "cost", "$/resolved",
                    "tokens/resolved", "instance-h", "GPU-h"]
@@ -58,6 +59,13 @@ def pairs_table(pairs: list[Any]) -> TableData:
     return TableData("paired: exact McNemar test on the discordant instances",
                      ["A", "B", "both", "only A", "only B", "neither", "A - B", "paired bootstrap 95% CI", "McNemar p"],
                      [rows], left=2, css="pairs")
+
+
+def discordant_table(pair: Any) -> TableData:
+    """The instances only one side of a pair resolved."""
+    return TableData(f"{pair.first} vs {pair.second}", ["resolved only by", "instances"],
+                     [[[pair.first, ", ".join(pair.only_first) or "none"],
+                       [pair.second, ", ".join(pair.only_second) or "none"]]], css="card")
 
 
 def repeats_table(report: RepeatsReport) -> TableData:
@@ -156,3 +164,14 @@ def budget_table(rows: list[dict[str, Any]]) -> TableData:
     return TableData("resolved rate against the budget per instance",
                      ["arm", "attempts (k)", "cap per instance", "$ / instance", "GPU-s / instance", "wall-s / instance",
                       "rate", "Wilson 95% CI"], [body])
+
+
+def card_tables(items: list[Item]) -> list[TableData]:
+    """A methodology card, one table per section; * marks what must match for two results to be comparable."""
+    tables: list[TableData] = []
+    for item in items:
+        if not tables or tables[-1].title != item.section:
+            tables.append(TableData(item.section, ["item", "value"], [[]], show_header=False, css="card"))
+        value = Styled(NOT_RECORDED, "missing") if item.value is None else item.value
+        tables[-1].sections[0].append([item.name + (" *" if item.comparable else ""), value])
+    return tables
