@@ -3,7 +3,8 @@
 An arm `run.best_of.k=3 run.best_of.budget.usd=0.50` can be set against a single attempt of
 another model at the same dollars, GPU-seconds or wall clock per instance. Attempts stop when
 the next one would exceed a cap, judged by the dearest attempt so far (the first always runs);
-the wall-clock cap is also the last attempt's deadline, so it is never exceeded. Selection
+the wall-clock cap is also each attempt's deadline, so it is never exceeded, and the dollars
+left are each attempt's `agent.cost_limit`, which the scaffold checks before every model call. Selection
 uses only what a user has without the benchmark's hidden tests:
 
 * `vote`: majority over normalized patches (whitespace, hunk headers and git index lines do
@@ -93,9 +94,9 @@ class Budget:
                         f"(spent {self.spent[key]:.4g}, dearest attempt {self.dearest[key]:.4g})")
         return None
 
-    def wall_left(self) -> float | None:
-        cap = self.caps.wall_seconds
-        return None if cap is None else cap - self.spent["wall_seconds"]
+    def left(self, key: str) -> float | None:
+        cap = getattr(self.caps, key)
+        return None if cap is None else cap - self.spent[key]
 
 
 def vote(candidates: list[Candidate]) -> tuple[Candidate, dict[str, int]]:
@@ -172,12 +173,12 @@ def select(candidates: list[Candidate], settings: BestOfSettings,
 
 def solve_best_of(
     instance_dir: Path, settings: BestOfSettings, timeout: float, cancelled: Callable[[], bool],
-    attempt: Callable[[int, float], tuple[InstanceResult, str]], open_env: Callable[[], ContextManager],
+    attempt: Callable[[int, float, float | None], tuple[InstanceResult, str]], open_env: Callable[[], ContextManager],
 ) -> tuple[InstanceResult, str]:
     """Up to k attempts within the budget, then the selection; the instance's result carries the total spend.
 
-    `attempt(j, seconds)` runs attempt j (1-based) with that wall clock and returns its result and patch;
-    it writes its own files under `instance_dir/candidates/c<j>/`.
+    `attempt(j, seconds, dollars)` runs attempt j (1-based) within that wall clock and those dollars (None: no
+    dollar cap) and returns its result and patch; it writes its own files under `instance_dir/candidates/c<j>/`.
     """
     budget, candidates, stopped = Budget(settings.budget), [], f"all {settings.k} attempts ran"
     for j in range(1, settings.k + 1):
@@ -187,9 +188,9 @@ def solve_best_of(
             break
         if cancelled():
             break
-        left = budget.wall_left()
+        left = budget.left("wall_seconds")
         t0 = time.monotonic()
-        result, patch = attempt(j, timeout if left is None else max(1.0, min(timeout, left)))
+        result, patch = attempt(j, timeout if left is None else max(1.0, min(timeout, left)), budget.left("usd"))
         candidates.append(Candidate(j, result, patch, time.monotonic() - t0))
         budget.add(candidates[-1])
         if result.status.is_infra_error:

@@ -127,8 +127,14 @@ def _best_of(session: Session, instance: Instance) -> tuple[InstanceResult, str]
     folder = session.run_dir.instance_dir(instance.instance_id)
     candidates = RunDir(folder / CANDIDATES_DIR)
 
-    def attempt(j: int, timeout: float) -> tuple[InstanceResult, str]:
-        result, patch = _tries(session, instance, lambda a: candidates.prepare_attempt(f"c{j}", a), timeout)
+    def attempt(j: int, timeout: float, usd_left: float | None) -> tuple[InstanceResult, str]:
+        member = session
+        if usd_left is not None:  # the dollars left are this attempt's agent.cost_limit, checked before each call
+            settings = session.config.agent.model_dump()
+            limit = settings.get("cost_limit") or usd_left
+            settings["cost_limit"] = max(1e-9, min(limit, usd_left))
+            member = replace(session, agent=session.make_scaffold(settings))
+        result, patch = _tries(member, instance, lambda a: candidates.prepare_attempt(f"c{j}", a), timeout)
         candidates.write_result(replace_id(result, f"c{j}"), patch)
         return result, patch
 

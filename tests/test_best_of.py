@@ -51,20 +51,22 @@ def test_budget_refuses_an_attempt_that_would_exceed_the_cap():
     assert refusal and "usd=1" in refusal
     wall = Budget(BudgetSettings(wall_seconds=10))
     wall.add(_candidate(1, PATCH, seconds=4))
-    assert wall.refusal() is None and wall.wall_left() == pytest.approx(6)
+    assert wall.refusal() is None and wall.left("wall_seconds") == pytest.approx(6) and wall.left("usd") is None
 
 
 def test_solve_best_of_stops_at_the_cap_and_records_the_spend(tmp_path):
-    calls = []
+    calls, dollars = [], []
 
-    def attempt(j, timeout):
+    def attempt(j, timeout, usd_left):
         calls.append(timeout)
+        dollars.append(usd_left)
         return InstanceResult(instance_id="i", status=Status.SUBMITTED, attempts=1, cost_usd=0.3), PATCH
 
     settings = BestOfSettings(k=5, budget=BudgetSettings(usd=1.0, wall_seconds=100))
     result, patch = solve_best_of(tmp_path, settings, 1800, lambda: False, attempt, open_env=None)
     assert len(calls) == 3  # 0.3 + 0.3 + 0.3 = 0.9; a fourth would make 1.2
     assert all(t <= 100 for t in calls)  # the wall-clock cap is each attempt's deadline
+    assert dollars == pytest.approx([1.0, 0.7, 0.4])  # and the dollars left its cost limit
     assert result.cost_usd == pytest.approx(0.9) and patch == PATCH
     record = json.loads((tmp_path / "best_of.json").read_text())
     assert record["attempts"] == 3 and record["selected"] == "c1" and "usd=1" in record["stopped"]
