@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from atlas.harness.evaluate import Verdict
@@ -66,18 +67,19 @@ def cell(value: Any) -> str:
 
 
 def to_rich(data: TableData) -> Table:
-    table = Table(title=data.title or None, title_justify="left", show_header=data.show_header)
+    """The table for a rich Console; texts are escaped, so a '[...]' in a cell is never taken for markup."""
+    table = Table(title=escape(data.title) if data.title else None, title_justify="left", show_header=data.show_header)
     for index, column in enumerate(data.columns):
-        table.add_column(column, justify="left" if index < data.left else "right")
+        table.add_column(escape(column), justify="left" if index < data.left else "right")
     for number, section in enumerate(data.sections):
         if number and section:
             table.add_section()
         for row_number, row in enumerate(section):
-            texts = [cell(v) for v in row]
+            texts = [escape(cell(v)) for v in row]
             if (number, row_number) in data.bold:
                 texts = [f"[bold]{t}[/]" for t in texts]
             table.add_row(*texts)
-    table.caption = data.caption
+    table.caption = escape(data.caption) if data.caption else None
     return table
 
 
