@@ -125,7 +125,8 @@ def _tries(session: Session, instance: Instance, where: Callable[[int], Path], t
 def _best_of(session: Session, instance: Instance) -> tuple[InstanceResult, str]:
     """k candidate attempts under the budget (atlas.best_of), each in instances/<id>/candidates/c<j>/."""
     folder = session.run_dir.instance_dir(instance.instance_id)
-    candidates = RunDir(folder / CANDIDATES_DIR)
+    candidates = RunDir(folder)
+    candidates.instances = folder / CANDIDATES_DIR  # attempt j's trajectory, patch and status in candidates/c<j>/
 
     def attempt(j: int, timeout: float, usd_left: float | None) -> tuple[InstanceResult, str]:
         member = session
@@ -142,7 +143,7 @@ def _best_of(session: Session, instance: Instance) -> tuple[InstanceResult, str]
         return DockerEnvironment(instance.image_name(), session.config.env, session.labels(instance), session.client)
 
     session.run_dir.prepare_attempt(instance.instance_id, 1)  # drops a killed session's top-level trajectory
-    shutil.rmtree(candidates.path, ignore_errors=True)  # and its candidates: this instance starts over
+    shutil.rmtree(candidates.instances, ignore_errors=True)  # and its candidates: this instance starts over
     return solve_best_of(folder, session.config.run.best_of, session.config.run.timeout, session.cancel.is_set,
                          attempt, open_env)
 
