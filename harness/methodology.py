@@ -138,6 +138,14 @@ def _config_changes(manifest: dict) -> str:
     return "; ".join(f"{c.get('at', '?')}: {', '.join(c.get('keys', []))}" for c in changes)
 
 
+def _strategy(best_of: Any) -> str:
+    """One attempt, or best of k with its selection and budget (atlas compare matches budgets)."""
+    if not isinstance(best_of, dict) or best_of.get("k", 1) <= 1:
+        return "single attempt"
+    caps = ", ".join(f"{k}={v:g}" for k, v in (best_of.get("budget") or {}).items() if v is not None)
+    return f"best of {best_of['k']}, selected by {best_of.get('select')}, budget per instance: {caps or 'none'}"
+
+
 def run_card(manifest: dict, harness: dict | None, attempts: list[int]) -> list[Item]:
     """The card of a run directory: manifest.json, the harness record of results.json, observed attempts."""
     dataset, config, limits = manifest.get("dataset", {}), manifest.get("config", {}), manifest.get("limits", {})
@@ -188,6 +196,8 @@ def run_card(manifest: dict, harness: dict | None, attempts: list[int]) -> list[
         Item(lim, "cost limit (USD per instance)", _cost_limit(lookup(agent, "cost_limit")), True),
         Item(lim, "attempts per instance", _retries(limits), True),
         Item(lim, "attempts observed", _attempts(attempts)),
+        Item(lim, "test-time strategy", _strategy(lookup(config, "run.best_of"))),
+        Item(lim, "repeats of the run", show(lookup(config, "run.repeats") or 1)),
         Item(lim, "container", show(lookup(limits, "env")), True),
         Item(hw, "host", show(lookup(host, "hostname"))),
         Item(hw, "platform", show(lookup(host, "platform"))),
