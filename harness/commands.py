@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
 
@@ -44,8 +45,9 @@ from atlas.harness.viewer import VIEWER_DIR, gold_patches, hrefs, write_viewers
 from atlas.rundir import atomic_write_text
 
 
-def _instances(sides: list[Side], page: Path, viewer_root: Path, ids: list[str]) -> TableData:
-    """The per-instance table of `page`, with a trajectory viewer page per instance of every run side."""
+def _instances(sides: list[Side], page: Path, folder_of: Callable[[int, Side], Path], ids: list[str],
+               successes: dict[str, int] | None = None) -> TableData:
+    """The per-instance table of `page`, with a trajectory page per instance of every run side in `folder_of(i, side)`."""
     links, golds = {}, {}
     for index, side in enumerate(sides):
         if side.kind != "run":
@@ -53,9 +55,13 @@ def _instances(sides: list[Side], page: Path, viewer_root: Path, ids: list[str])
         key = json.dumps(side.manifest.get("config", {}).get("dataset"), sort_keys=True)
         if key not in golds:
             golds[key] = gold_patches(side.manifest)
-        folder = viewer_root(index, side) if callable(viewer_root) else viewer_root
-        links[side.label] = hrefs(write_viewers(side, folder, page, golds[key]), page)
-    return instances_table(sides, ids, links)
+        links[side.label] = hrefs(write_viewers(side, folder_of(index, side), page, golds[key]), page)
+    return instances_table(sides, ids, links, successes)
+
+
+def _own_viewer(index: int, side: Side) -> Path:
+    """A run's trajectory pages live in its own folder (a repeat's in its repeats/r<N>/)."""
+    return side.folder / VIEWER_DIR
 
 
 def write_run_files(side: Side, report: RunReport, page: Path, extra: list[TableData] = (),
@@ -70,7 +76,7 @@ def write_run_files(side: Side, report: RunReport, page: Path, extra: list[Table
 def report_run(side: Side, console: Console, seed: int, resamples: int) -> RunReport:
     report = build_report(side, seed=seed, resamples=resamples)
     page = side.path / REPORT_HTML
-    instances = _instances([side], page, side.folder / VIEWER_DIR, sorted(side.rows))
+    instances = _instances([side], page, _own_viewer, sorted(side.rows))
     write_run_files(side, report, page, instances=instances)
     console.print(to_rich(summary_table([report], f"{side.path}")))
     console.print(to_rich(breakdown_table(report)))
@@ -86,7 +92,7 @@ def report_repeats(path: Path, sides: list[Side], console: Console, seed: int, r
     reports = [build_report(s, seed=seed, resamples=resamples) for s in sides]
     repeats = analyze(path.name, sides, seed, resamples)
     page = path / REPORT_HTML
-    instances = _instances(sides, page, lambda index, side: side.folder / VIEWER_DIR, sorted(sides[0].rows))
+    instances = _instances(sides, page, _own_viewer, sorted(sides[0].rows), repeats.successes)
     tables = [repeats_table(repeats), frequency_table(repeats)]
     console.print(to_rich(summary_table(reports, f"{path}: one row per repeat")))
     for data in tables:

@@ -134,16 +134,21 @@ INSTANCE_FIELDS: list[tuple[str, Callable[[InstanceRow], Any]]] = [
 ]
 
 
-def instances_table(sides: list[Side], ids: list[str], links: dict[str, dict[str, str]]) -> TableData:
+def instances_table(sides: list[Side], ids: list[str], links: dict[str, dict[str, str]],
+                    successes: dict[str, int] | None = None) -> TableData:
     """One row per instance: status, exit reason, steps, tokens, cost and resolved in each side.
 
-    `links[side label][instance id]` is the href of that side's trajectory viewer page.
+    `links[side label][instance id]` is the href of that side's trajectory viewer page; `successes`
+    (the repeats of one run) adds how many of the sides resolved each instance.
     """
     several = len(sides) > 1
-    columns = ["instance"] + [f"{s.label}: {name}" if several else name for s in sides for name, _ in INSTANCE_FIELDS]
+    columns = ["instance"] + (["resolved in"] if successes is not None else [])
+    columns += [f"{s.label}: {name}" if several else name for s in sides for name, _ in INSTANCE_FIELDS]
     rows = []
     for instance_id in ids:
         row: list[Any] = [instance_id]
+        if successes is not None:
+            row.append(f"{successes[instance_id]} of {len(sides)}")
         for side in sides:
             data = side.rows.get(instance_id)
             values = [get(data) if data else "" for _, get in INSTANCE_FIELDS]
