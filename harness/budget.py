@@ -52,12 +52,10 @@ def match(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     return None
 
 
-def matched_table(arms: list[dict[str, Any]], pairs: list[Any]) -> TableData:
-    """The paired test of every pair, with whether (and how) their budgets match."""
-    by_label = {a["label"]: a for a in arms}
+def matched_table(pairs: list[Any], matches: list[str | None]) -> TableData:
+    """The paired test of every pair (atlas.harness.compare.Pair), with whether (and how) their budgets match."""
     rows = []
-    for p in pairs:
-        how = match(by_label[p.first], by_label[p.second])
+    for p, how in zip(pairs, matches):
         rows.append([p.first, p.second, how or "NOT matched: compare at equal cost before concluding",
                      f"{100 * p.difference:+.1f} pts", interval(p.difference_ci), f"{p.p_value:.4g}"])
     return TableData("paired test at the matched budget", ["A", "B", "budget", "A - B", "paired bootstrap 95% CI",

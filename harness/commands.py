@@ -158,7 +158,7 @@ def run_compare(paths: list[Path], console: Console, html: Path | None, json_pat
         atomic_write_text(page, compare_page(
             comparison, pairs_table(comparison.pairs), instances,
             budget_table(comparison.arms) if budgeted else None,
-            budget.matched_table(comparison.arms, comparison.pairs) if budgeted else None))
+            budget.matched_table(comparison.pairs, comparison.budget_matches) if budgeted else None))
         console.print(f"wrote {html} and trajectory pages in {viewers}", highlight=False)
     if json_path is not None:
         atomic_write_text(json_path.resolve(), comparison_json(comparison))

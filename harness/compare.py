@@ -64,6 +64,7 @@ class Comparison:
     cards: dict[str, list[Item]]
     sides: list[Side]  # restricted to the shared instances (published ones adopted)
     arms: list[dict]  # each side's attempts, budget caps and spend per instance (atlas.harness.budget)
+    budget_matches: list[str | None]  # per pair: how the two arms' budgets match, or None
 
 
 def _ids(ids: set[str]) -> str:
@@ -117,12 +118,15 @@ def compare(paths: list[Path], seed: int = stats.SEED, resamples: int = stats.RE
     cards = {s.label: s.card for s in sides}
     differing, unknowns = differences(cards)
     reports = [build_report(s, shared, seed, resamples) for s in sides]
+    arms = [budget.arm(s, r, shared) for s, r in zip(sides, reports)]
+    by_label = {a["label"]: a for a in arms}
+    pairs = [pair(a, b, shared, seed, resamples) for a, b in combinations(sides, 2)]
     return Comparison(
         title="ATLAS compare: " + " vs ".join(s.label for s in sides), shared=shared, reports=reports,
-        pairs=[pair(a, b, shared, seed, resamples) for a, b in combinations(sides, 2)],
+        pairs=pairs,
         warnings=instance_set_warning(runs, shared_set) + differing, unknowns=unknowns,
         notes=[f"{r.label}: {w}" for r in reports for w in r.warnings], cards=cards, sides=sides,
-        arms=[budget.arm(s, r, shared) for s, r in zip(sides, reports)],
+        arms=arms, budget_matches=[budget.match(by_label[p.first], by_label[p.second]) for p in pairs],
     )
 
 
@@ -137,7 +141,7 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     console.print(to_rich(pairs_table(c.pairs)))
     if budget.is_budgeted(c.arms):
         console.print(to_rich(budget_table(c.arms)))
-        console.print(to_rich(budget.matched_table(c.arms, c.pairs)))
+        console.print(to_rich(budget.matched_table(c.pairs, c.budget_matches)))
     for p in c.pairs:
         for winner, ids in ((p.first, p.only_first), (p.second, p.only_second)):
             console.print(f"resolved only by {winner} (vs {p.second if winner == p.first else p.first}): "

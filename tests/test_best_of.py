@@ -129,13 +129,15 @@ def test_budget_matched_comparison(arms, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resolved rate against the budget per instance" in done.stdout
     assert "paired test at the matched budget" in done.stdout
-    assert "within the other's cap of 20" in done.stdout  # one attempt of the single arm fits the best-of cap
     data = json.loads((tmp_path / "c.json").read_text())
+    # one attempt of the single arm fits the best-of arm's caps (the scripted model costs $0: usd is checked first)
+    assert data["budget_matches"] == ["single spent 0 usd per instance, within the other's cap of 1"]
     arm = {a["label"]: a for a in data["arms"]}
     assert arm["best3"]["k"] == 3 and arm["best3"]["caps"] == {"usd": 1.0, "wall_seconds": CAP}
     assert arm["single"]["k"] == 1 and arm["single"]["wall_seconds"] <= CAP
     page = (tmp_path / "c.html").read_text()
     assert "Equal budget" in page and "paired test at the matched budget" in page
+    assert "within the other&#39;s cap of 1" in page
 
 
 class FakeEnv:
