@@ -157,7 +157,7 @@ def instances_table(sides: list[Side], ids: list[str], links: dict[str, dict[str
                 values[0] = Link(values[0], href)
             row += values
         rows.append(row)
-    return TableData("per instance", columns, [rows], css="instances",
+    return TableData("", columns, [rows], css="instances",
                      caption="a status links to the trajectory viewer: each step's thought, command and output, "
                              "and the final patch next to the gold patch")
 
