@@ -318,7 +318,7 @@ def test_html_comparison_renders_in_chromium(comparison, chromium, tmp_path):
 
 
 def test_per_instance_table_and_trajectory_viewer_render_in_chromium(runs, scripted_report, chromium, tmp_path):
-    from html import escape
+    from markupsafe import escape  # what the pages' autoescape writes
 
     from atlas.trajectory import read_trajectory
 
@@ -333,16 +333,16 @@ def test_per_instance_table_and_trajectory_viewer_render_in_chromium(runs, scrip
     text = viewer.read_text()
     entries = read_trajectory(runs.scripted / "instances" / unresolved / "trajectory.jsonl")
     actions = [e for e in entries if e["kind"] == "action"]
-    assert actions and all(escape(a["command"], quote=False) in text for a in actions)
+    assert actions and all(escape(a["command"]) in text for a in actions)
     thought = next(e["content"] for e in entries if e["kind"] == "message" and e["role"] == "assistant")
-    assert escape(thought.splitlines()[0], quote=False) in text
+    assert escape(thought.splitlines()[0]) in text
     patch = (runs.scripted / "instances" / unresolved / "patch.diff").read_text()
     from atlas.config import DatasetConfig
     from atlas.datasets import load_instances
 
     gold = {i.instance_id: i.patch for i in load_instances(DatasetConfig(name="s", source="task_repo", path="bundled"))}
     added = lambda diff: [line for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]  # noqa: E731
-    assert all(escape(line, quote=False) in text for line in added(patch)[:5] + added(gold[unresolved])[:5])
+    assert all(escape(line) in text for line in added(patch)[:5] + added(gold[unresolved])[:5])
     assert "final patch (this run)" in text and "gold patch" in text
     image = screenshot(chromium, viewer, tmp_path)
     rgb = (image[..., :3] * 255).round().astype(np.int32)
