@@ -1,6 +1,6 @@
 """The token budget of each request, and what to do when the history outgrows it.
 
-Size: about four characters a token, rescaled by the ratio the server reported the last
+Size: ATLAS's one fallback estimate (atlas.models.tokens: four characters a token), rescaled by the ratio the server reported the last
 time it counted the prompt (`usage.prompt_tokens`), so a backend that reports usage
 corrects the estimate and one that does not (scripted, estimated usage) leaves it as is.
 
@@ -18,13 +18,12 @@ Policies when a request would exceed `context_budget`:
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from atlas.models import ContextLimitError, Usage
-from atlas.models.base import estimate_tokens
+from atlas.models.tokens import estimate_messages
 
 ELIDED = "[output elided]"
 
@@ -35,14 +34,6 @@ class ContextSettings(BaseModel):
     elide_target: float = Field(0.6, gt=0, lt=1, description="Fraction of the budget to elide down to, at once.")
 
 
-def message_text(message: dict[str, Any]) -> str:
-    """The part of a message that costs tokens: its content and any tool calls it makes."""
-    text = str(message.get("content") or "")
-    if message.get("tool_calls"):
-        text += json.dumps(message["tool_calls"], ensure_ascii=False)
-    return text
-
-
 class ContextWindow:
     """Checks each request against the budget and applies the policy (in place) when it does not fit."""
 
@@ -51,8 +42,7 @@ class ContextWindow:
         self.scale = 1.0  # reported / estimated prompt tokens, from the last call that reported usage
 
     def raw_estimate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
-        text = "".join(message_text(m) for m in messages) + (json.dumps(tools) if tools else "")
-        return estimate_tokens(text)
+        return estimate_messages(messages, tools)
 
     def estimate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
         return round(self.raw_estimate(messages, tools) * self.scale)

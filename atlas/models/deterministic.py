@@ -19,6 +19,7 @@ from unidiff import PatchSet
 
 from atlas.datasets import BUNDLED_TASKS, Instance
 from atlas.models.base import Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
+from atlas.models.tokens import estimate_messages
 
 SUBMIT = "echo ATLAS_SUBMIT"
 # per scaffold: the key of its turns in a script file, and the bundled scripts' folder
@@ -85,7 +86,7 @@ def _text(content: str | None, tool_calls: list[Any]) -> str:
 
 
 def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    return sum(estimate_tokens(_text(m.get("content"), m.get("tool_calls") or [])) for m in messages)
+    return estimate_messages(messages)
 
 
 class _ReplayModel(Model):
