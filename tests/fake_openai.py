@@ -53,6 +53,9 @@ class FakeOpenAIServer:
         self.max_model_len = max_model_len
         self.prompt_tokens_details = prompt_tokens_details  # vLLM: only with --enable-prompt-tokens-details
         self.overflow = "serving"  # or "engine": the V1 engine's decoder-prompt error, in the stream
+        self.prefix_caching = False  # when on, cached tokens are the prompt's shared start with the last request
+        self.sampling_defaults: dict[str, Any] = {}  # from a generation config (vLLM's --generation-config auto)
+        self._last_prompt = ""
         self.answers: deque[dict[str, Any]] = deque()
         self.requests: list[dict[str, Any]] = []
         self.failures: deque[tuple[int, str]] = deque()
@@ -96,6 +99,21 @@ class FakeOpenAIServer:
             return MAX_TOKENS_TOO_LARGE.format(max_tokens=max_tokens, limit=limit, prompt=prompt), "max_tokens"
         return None
 
+    def applied_sampling(self, body: dict) -> dict[str, Any]:
+        """What vLLM samples with: the request's values, else the generation config's, else vLLM's own."""
+        return {k: body.get(k, self.sampling_defaults.get(k, neutral)) for k, neutral in VLLM_NEUTRAL.items()}
+
+    def _prefix_hit(self, messages: list[dict]) -> int:
+        text = "".join(str(m.get("content") or "") for m in messages)
+        shared = 0
+        if self.prefix_caching:
+            for a, b in zip(self._last_prompt, text):
+                if a != b:
+                    break
+                shared += 1
+        self._last_prompt = text
+        return shared // 4
+
     def _completion(self, body: dict) -> tuple[int, dict]:
         prompt = count_tokens(body["messages"])
         if (refused := self.overflow_error(body)) is not None:
@@ -107,9 +125,10 @@ class FakeOpenAIServer:
                 {"id": f"call_{i}", "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
                 for i, c in enumerate(answer["tool_calls"])
             ]
+        cached = self.cached_tokens or self._prefix_hit(body["messages"])
         usage = {"prompt_tokens": prompt, "completion_tokens": answer["completion_tokens"],
                  "total_tokens": prompt + answer["completion_tokens"],
-                 "prompt_tokens_details": ({"cached_tokens": min(self.cached_tokens, prompt)}
+                 "prompt_tokens_details": ({"cached_tokens": min(cached, prompt)}
                                            if self.prompt_tokens_details else None)}
         finish = "tool_calls" if answer["tool_calls"] else "stop"
         return 200, {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
@@ -134,7 +153,10 @@ class FakeOpenAIServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/") == "/v1/models":
+                if self.path == "/debug/requests":
+                    self._send(200, {"requests": [{**r, "applied_sampling": server.applied_sampling(r["body"])}
+                                                  for r in server.requests]})
+                elif self.path.rstrip("/") == "/v1/models":
                     self._send(200, {"object": "list", "data": [
                         {"id": server.model, "object": "model", "created": int(time.time()), "owned_by": "vllm",
                          "root": server.model, "parent": None, "max_model_len": server.max_model_len}]})
@@ -198,23 +220,84 @@ class FakeOpenAIServer:
         return Handler
 
 
-def main(argv: list[str]) -> None:
-    """Stand-in for `vllm serve MODEL --port P ...`: logs its arguments, serves until SIGTERM.
+QWEN_GENERATION_CONFIG = {"repetition_penalty": 1.05, "temperature": 0.7, "top_k": 20, "top_p": 0.8}
+VLLM_NEUTRAL = {"repetition_penalty": 1.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0,
+                "presence_penalty": 0.0, "frequency_penalty": 0.0}
 
-    Reads the answers to give from the file named by --answers (JSON list of strings), if any.
+
+def vllm_log(level: str, where: str, text: str, process: str = "APIServer pid=1") -> None:
+    print(f"({process}) {level} {time.strftime('%m-%d %H:%M:%S')} [{where}] {text}", flush=True)
+
+
+def kv_cache_failure(max_model_len: int) -> None:
+    """What vLLM 0.26 logs when the KV cache cannot hold one request of max_model_len, then exits 1."""
+    engine = "EngineCore_DP0 pid=2"
+    cause = (f"ValueError: To serve at least one request with the model's max seq len ({max_model_len}), 3.00 GiB KV "
+             "cache is needed, which is larger than the available KV cache memory (2.50 GiB). Based on the available "
+             "memory, the estimated maximum model length is 16400. Try increasing `gpu_memory_utilization` or "
+             "decreasing `max_model_len` when initializing the engine.")
+    vllm_log("INFO", "gpu_worker.py:298", "Available KV cache memory: 2.50 GiB", engine)
+    vllm_log("ERROR", "core.py:708", "EngineCore failed to start.", engine)
+    vllm_log("ERROR", "core.py:708", "Traceback (most recent call last):", engine)
+    for depth in range(20):
+        vllm_log("ERROR", "core.py:708", f'  File "/venv/vllm/v1/engine/core.py", line {100 + depth}, in frame{depth}', engine)
+    vllm_log("ERROR", "core.py:708", cause, engine)
+    print("Process EngineCore_DP0:\nTraceback (most recent call last):", flush=True)
+    for depth in range(20):
+        print(f'  File "/venv/vllm/v1/engine/core.py", line {200 + depth}, in frame{depth}', flush=True)
+    print(cause, flush=True)
+    print("Traceback (most recent call last):", flush=True)
+    for depth in range(10):
+        print(f'  File "/venv/vllm/v1/engine/utils.py", line {300 + depth}, in wait_for_engine_startup', flush=True)
+    print("RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}", flush=True)
+    sys.exit(1)
+
+
+def main(argv: list[str]) -> None:
+    """Stand-in for `vllm serve MODEL --port P ...`: vLLM's arguments and log lines, serves until SIGTERM.
+
+    Honours --served-model-name, --max-model-len, --enable-prompt-tokens-details,
+    --no-enable-prefix-caching and --generation-config (default auto: the model's sampling
+    defaults apply to what a request leaves unset, as vLLM logs). Stand-in-only flags:
+    --answers FILE (JSON list of answers), --startup-delay S, --startup-log-every S (log lines
+    while starting), --fail-kv-cache (vLLM's failed engine start). GET /debug/requests returns
+    each request with the sampling it got.
     """
     args = argv[1:] if argv and argv[0] == "serve" else argv
     model = args[0]
-    port = int(args[args.index("--port") + 1])
-    name = args[args.index("--served-model-name") + 1] if "--served-model-name" in args else model
-    server = FakeOpenAIServer(model=name, port=port)
-    if "--answers" in args:
-        for text in json.loads(open(args[args.index("--answers") + 1]).read()):
-            server.answer(text)
+
+    def value(flag: str, default: str | None = None) -> str | None:
+        return args[args.index(flag) + 1] if flag in args else default
+
+    port = int(value("--port"))
+    name = value("--served-model-name", model)
+    max_model_len = int(value("--max-model-len", "32768"))
+    generation_config = value("--generation-config", "auto")
     print(f"stand-in vllm: args {' '.join(argv)}", flush=True)
+    vllm_log("INFO", "api_server.py:1896", f"vLLM API server version 0.26.0")
+    delay = float(value("--startup-delay", "0"))
+    every = float(value("--startup-log-every", "0"))
+    ends = time.monotonic() + delay
+    while time.monotonic() < ends:  # a real server loads weights and compiles before it answers
+        time.sleep(min(every or delay, max(0.0, ends - time.monotonic())))
+        if every:
+            vllm_log("INFO", "weight_utils.py:449", "Loading safetensors checkpoint shards: progress", "EngineCore_DP0 pid=2")
+    if "--fail-kv-cache" in args:
+        kv_cache_failure(max_model_len)
+    server = FakeOpenAIServer(model=name, port=port, max_model_len=max_model_len,
+                              prompt_tokens_details="--enable-prompt-tokens-details" in args)
+    server.prefix_caching = "--no-enable-prefix-caching" not in args  # vLLM V1 caches prefixes by default
+    if generation_config == "auto":
+        server.sampling_defaults = dict(QWEN_GENERATION_CONFIG)
+        vllm_log("WARNING", "model.py:1487", "Default sampling parameters have been overridden by the model's Hugging "
+                 "Face generation config recommended from the model creator. If this is not intended, please relaunch "
+                 "vLLM instance with `--generation-config vllm`.")
+        vllm_log("INFO", "serving_chat.py:137", f"Using default chat sampling params from model: {QWEN_GENERATION_CONFIG}")
+    if "--answers" in args:
+        for text in json.loads(open(value("--answers")).read()):
+            server.answer(text)
     signal.signal(signal.SIGTERM, lambda *_: (print("stand-in vllm: SIGTERM, shutting down", flush=True), sys.exit(0)))
-    delay = float(args[args.index("--startup-delay") + 1]) if "--startup-delay" in args else 0.0
-    time.sleep(delay)  # a real server loads weights before it answers
+    vllm_log("INFO", "api_server.py:1428", f"Starting vLLM API server 0 on http://127.0.0.1:{port}")
     print(f"stand-in vllm: serving on {port}", flush=True)
     server.httpd.serve_forever()
 

@@ -370,6 +370,7 @@ class VLLMModel(OpenAICompatibleModel):
         described = super().describe()
         if described.get("server"):
             described["server"]["env"] = masked_env(described["server"].get("env") or {})
+            described["server"]["extra_args"] = masked_argv(described["server"].get("extra_args") or [])
         if self.server is not None:
             described["managed_server"] = {
                 "argv": masked_argv(self.server.argv), "base_url": self.server.base_url, "log": str(self.server.log_path),
