@@ -1,7 +1,9 @@
 """The token budget of each request, and what to do when the history outgrows it.
 
-Size: ATLAS's one fallback estimate (atlas.models.tokens: four characters a token), rescaled by the ratio the server reported the last
-time it counted the prompt (`usage.prompt_tokens`), so a backend that reports usage
+Size: the model's exact count when it has one (`Model.count_tokens`: vLLM's /tokenize, the
+same count its backend checks the context window with), else ATLAS's one fallback estimate
+(atlas.models.tokens: four characters a token) rescaled by the ratio the server reported the
+last time it counted the prompt (`usage.prompt_tokens`), so a backend that reports usage
 corrects the estimate and one that does not (scripted, estimated usage) leaves it as is.
 
 Policies when a request would exceed `context_budget`:
@@ -18,7 +20,7 @@ Policies when a request would exceed `context_budget`:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
@@ -37,14 +39,20 @@ class ContextSettings(BaseModel):
 class ContextWindow:
     """Checks each request against the budget and applies the policy (in place) when it does not fit."""
 
-    def __init__(self, settings: ContextSettings):
+    def __init__(self, settings: ContextSettings,
+                 counter: Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], tuple[int, bool]] | None = None):
         self.settings = settings
+        self.counter = counter  # the model's count_tokens: (tokens, exact)
         self.scale = 1.0  # reported / estimated prompt tokens, from the last call that reported usage
 
     def raw_estimate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
         return estimate_messages(messages, tools)
 
     def estimate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+        if self.counter is not None:
+            tokens, exact = self.counter(messages, tools)
+            if exact:
+                return tokens
         return round(self.raw_estimate(messages, tools) * self.scale)
 
     def calibrate(self, raw_estimate: int, usage: Usage) -> None:

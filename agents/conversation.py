@@ -55,6 +55,7 @@ class Conversation:
         if (status := self.meter.exhausted()) is not None:
             self.meter.end(status)
             return None
+        self.window.counter = model.count_tokens  # exact where the model's server can count
         try:
             elided = self.window.fit(self.messages, self.first_observation, tools)
             if elided:

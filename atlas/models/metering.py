@@ -67,6 +67,9 @@ class MeteredModel(Model):
         """Over all requests after the first: the share of each previous prompt repeated as the next one's start."""
         return round(self.reused_chars / self.compared_chars, 4) if self.compared_chars else None
 
+    def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> tuple[int, bool]:
+        return self.inner.count_tokens(messages, tools)
+
     def open(self, run_dir) -> None:
         self.inner.open(run_dir)
 

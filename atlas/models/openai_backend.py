@@ -81,6 +81,7 @@ class OpenAICompatibleModel(Model):
         # the window every check uses: the server's max_model_len once connect() reads it
         self.context_window: int | None = self.settings.context_window
         self.context_window_source = "model.context_window" if self.context_window else None
+        self._last_count: tuple[bytes, int] | None = None  # (request body, tokens) of the last /tokenize
 
     def _api_key(self) -> str:
         variable = self.settings.api_key_env
@@ -136,11 +137,16 @@ class OpenAICompatibleModel(Model):
             payload: dict[str, Any] = {"model": self.settings.model, "messages": messages}
             if tools:
                 payload["tools"] = tools
-            request = urllib.request.Request(f"{root}/tokenize", json.dumps(payload).encode(),
-                                             {"Content-Type": "application/json"})
+            body = json.dumps(payload, default=str).encode()
+            last = self._last_count  # one read: worker threads share a served model
+            if last is not None and last[0] == body:
+                return last[1], True  # the scaffold's check and the pre-check count the same request
+            request = urllib.request.Request(f"{root}/tokenize", body, {"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=self.settings.timeout) as reply:
-                    return int(json.loads(reply.read())["count"]), True
+                    count = int(json.loads(reply.read())["count"])
+                self._last_count = (body, count)
+                return count, True
             except (urllib.error.URLError, KeyError, ValueError):
                 pass  # a server without /tokenize: fall back to the estimate
         return estimate_messages(messages, tools), False
