@@ -294,9 +294,6 @@ class ManagedServer:
             detail += "\nThe port is taken: set model.server.port=0 to pick a free port, or stop the server on it."
         return f"{what}; {detail}\nFull log: {self.log_path}"
 
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
     def stop(self, timeout: float) -> None:
         """SIGTERM the whole process group, then SIGKILL what is left."""
         if self.process is None or self.process.poll() is not None:
