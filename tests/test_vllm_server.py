@@ -162,7 +162,9 @@ def test_root_cause_skips_wrappers_and_log_prefixes():
     log = ("(APIServer pid=1) INFO 11-25 10:00:00 [api_server.py:1] vLLM API server version 0.26.0\n"
            "/venv/torch/cuda.py:61: UserWarning: something minor\n"
            "(EngineCore_DP0 pid=2) ERROR 11-25 10:00:01 [core.py:708] EngineCore failed to start.\n"
-           "(EngineCore_DP0 pid=2) ERROR 11-25 10:00:01 [core.py:708] torch.OutOfMemoryError: CUDA out of memory.\n"
+           "(EngineCore_DP0 pid=2) ERROR 11-25 10:00:01 [core.py:708]     raise ValueError(\n"
+           "\x1b[1;36m(EngineCore_DP0 pid=2)\x1b[0;0m ERROR 11-25 10:00:01 [core.py:708] torch.OutOfMemoryError: CUDA "
+           "out of memory.\n"
            "RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}\n")
     assert root_cause(log) == "torch.OutOfMemoryError: CUDA out of memory."
     assert root_cause("RuntimeError: Engine core initialization failed. See root cause above.\n") is None

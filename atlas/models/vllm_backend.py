@@ -158,7 +158,8 @@ def port_in_use(host: str, port: int) -> bool:
 # a log line's prefix: "(EngineCore_DP0 pid=7) ERROR 11-25 10:00:00 [core.py:708] "
 _LOG_PREFIX = re.compile(r"^(\([\w.-]+ pid=\d+\)\s*)?((DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+[\d-]+\s+[\d:.]+\s+"
                          r"\[[^\]]*\]\s*)?")
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b:?\s*\S")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(:\s.*|:?)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # vLLM colours its process prefixes on a terminal
 # exceptions that only point elsewhere ("See root cause above")
 _WRAPPERS = ("Engine core initialization failed", "EngineCore failed to start", "Failed core proc")
 _DEFAULT_SAMPLING = re.compile(r"Using default chat sampling params from model: (\{.*\})")
@@ -166,6 +167,7 @@ _DEFAULT_SAMPLING = re.compile(r"Using default chat sampling params from model: 
 
 def root_cause(log_text: str) -> str | None:
     """The first exception line of a vLLM log (its prefix removed), skipping those that only point elsewhere."""
+    log_text = _ANSI.sub("", log_text)
     for line in log_text.splitlines():
         text = _LOG_PREFIX.sub("", line).strip()
         if _EXCEPTION_LINE.match(text) and not any(w in text for w in _WRAPPERS):
@@ -235,17 +237,19 @@ class ManagedServer:
             if (current := self._log_size()) != size:
                 size, grown_at = current, now
             if stall_timeout is not None and now - grown_at > stall_timeout:
-                self.stop(10)
-                raise ModelError(self._failure(f"vllm serve looks hung: its log has not grown for {stall_timeout:.0f}s "
-                                               f"(model.server.stall_timeout) and {self.base_url}/models does not answer"))
+                message = self._failure(f"vllm serve looks hung: its log has not grown for {stall_timeout:.0f}s "
+                                        f"(model.server.stall_timeout) and {self.base_url}/models does not answer")
+                self.stop(10)  # after reading the log: the shutdown adds its own tracebacks
+                raise ModelError(message)
             if now - reported_at >= progress_interval:
                 self.report(f"vllm serve: starting for {now - started:.0f}s, log {size / 1e3:.1f} kB "
                             f"(+{(size - reported_size) / 1e3:.1f} kB): {self._last_line()}")
                 reported_at, reported_size = now, size
             time.sleep(0.5)
+        message = self._failure(f"vllm serve did not answer {self.base_url}/models within {timeout:.0f}s "
+                                "(model.server.startup_timeout)")
         self.stop(10)
-        raise ModelError(self._failure(f"vllm serve did not answer {self.base_url}/models within {timeout:.0f}s "
-                                       "(model.server.startup_timeout)"))
+        raise ModelError(message)
 
     def _answers(self) -> bool:
         """Whether /v1/models answers -- from our server: the child still runs and serves our model name."""
