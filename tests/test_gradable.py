@@ -1,0 +1,128 @@
+"""Rows the installed harness cannot grade are refused before any work; classic rows convert reliably."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from atlas.config import DatasetConfig
+from atlas.dataset_convert import complete_row, convert_file
+from atlas.datasets import BUNDLED_REAL, DatasetError, load_instances
+from atlas.gradable import check_gradable, problems, required_columns
+from tests.conftest import atlas, labeled_containers, read_jsonl
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CLASSIC = BUNDLED_REAL.with_name("rows.classic.jsonl")
+GRADING_COLUMNS = {"image", "eval_script", "log_parser", "eval_type"}
+
+
+def classic_rows() -> list[dict]:
+    return read_jsonl(CLASSIC)
+
+
+def test_required_columns_come_from_the_installed_harness():
+    from swebench.harness.utils import make_test_spec
+
+    columns = required_columns()
+    assert GRADING_COLUMNS <= set(columns)
+    complete, _ = complete_row(classic_rows()[0])
+    make_test_spec(complete)  # a complete row builds a test spec
+    for column in columns:  # and each derived column is one it cannot do without
+        with pytest.raises(KeyError):
+            make_test_spec({k: v for k, v in complete.items() if k != column})
+
+
+def test_classic_row_names_its_missing_columns():
+    row = classic_rows()[0]
+    found = problems(row)
+    assert len(found) == 1 and found[0].startswith("missing columns:")
+    assert set(found[0].removeprefix("missing columns: ").split(", ")) == GRADING_COLUMNS
+
+
+def test_values_the_harness_looks_up_are_checked():
+    row, _ = complete_row(classic_rows()[1])
+    assert problems(row) == []
+    assert "log_parser 'parse_log_nope'" in problems({**row, "log_parser": "parse_log_nope"})[0]
+    assert "eval_type 'sometimes'" in problems({**row, "eval_type": "sometimes"})[0]
+    no_markers = row["eval_script"].replace(">>>>> End Test Output", "end")
+    assert "'>>>>> End Test Output'" in problems({**row, "eval_script": no_markers})[0]
+    assert "eval_script" in problems({**row, "eval_script": "  "})[0]
+
+
+def test_bundled_samples_and_real_rows_are_gradable():
+    check_gradable(load_instances(DatasetConfig(name="sample", source="task_repo", path="bundled")), "bundled")
+    check_gradable(load_instances(DatasetConfig(name="real", source="file", path="bundled-real")), "real")
+
+
+def test_check_gradable_names_instances_columns_and_fix(tmp_path):
+    path = tmp_path / "classic.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in classic_rows()))
+    instances = load_instances(DatasetConfig(name="f", source="file", path=str(path)))
+    with pytest.raises(DatasetError) as caught:
+        check_gradable(instances, str(path))
+    message = str(caught.value)
+    for row in classic_rows():
+        assert row["instance_id"] in message
+    assert "image, eval_script, log_parser, eval_type" in message
+    assert "atlas dataset convert" in message
+
+
+def test_convert_builds_the_official_eval_script():
+    """marshmallow-1343's eval.sh as the official harness wrote it, byte for byte."""
+    row, filled = complete_row(classic_rows()[0])
+    assert filled == ["image", "log_parser", "eval_type", "eval_script"]
+    assert row["eval_script"] == (FIXTURES / "marshmallow-code__marshmallow-1343.eval.sh").read_text()
+    assert row["image"] == "swebench/sweb.eval.x86_64.marshmallow-code_1776_marshmallow-1343:latest"
+    assert (row["log_parser"], row["eval_type"]) == ("parse_log_marshmallow", "pass_and_fail")
+    astroid, _ = complete_row(classic_rows()[1])
+    assert astroid["log_parser"] == "parse_log_astroid"
+    assert "pytest -rA tests/unittest_python3.py\n" in astroid["eval_script"]
+    assert "python -m pip install -e .\n" in astroid["eval_script"]
+
+
+def test_convert_keeps_present_columns():
+    row = {**classic_rows()[0], "image": "example.org/mine:1"}
+    out, filled = complete_row(row)
+    assert out["image"] == "example.org/mine:1" and "image" not in filled
+
+
+def test_bundled_real_rows_are_the_convert_output(tmp_path):
+    out = tmp_path / "real.jsonl"
+    filled = convert_file(str(CLASSIC), out)
+    assert set(filled) == {r["instance_id"] for r in classic_rows()}
+    assert read_jsonl(out) == read_jsonl(BUNDLED_REAL)
+
+
+def test_convert_refuses_rows_it_cannot_complete(tmp_path):
+    rows = classic_rows()
+    rows[0] = {**rows[0], "version": "0.1"}
+    rows[1] = {**rows[1], "repo": "example/unknown"}
+    rows[2] = {k: v for k, v in rows[2].items() if k != "base_commit"}
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    done = atlas("dataset", "convert", str(source), str(out))
+    assert done.returncode == 2, done.stderr
+    assert not out.exists()
+    err = " ".join(done.stderr.split())
+    assert "3 of 3 row(s) cannot be completed" in err
+    assert "marshmallow-code__marshmallow-1343: no test command is known for marshmallow-code/marshmallow version '0.1'" in err
+    assert "pylint-dev__astroid-1196: the installed harness has no log parser for repository example/unknown" in err
+    assert "pylint-dev__astroid-1268: cannot be completed without the column(s) base_commit" in err
+    assert atlas("dataset", "convert", str(CLASSIC), str(BUNDLED_REAL)).returncode == 2  # never overwrites
+
+
+def test_run_refuses_classic_rows_before_any_container(tmp_path, docker_client):
+    source = tmp_path / "classic.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in classic_rows()))
+    done = atlas("run", "dataset=file", f"dataset.path={source}", "model=gold", f"run.root={tmp_path}", "run.name=classic")
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    err = " ".join(done.stderr.split())
+    assert "cannot be graded by the installed harness" in err
+    assert "marshmallow-code__marshmallow-1343: missing columns: image, eval_script, log_parser, eval_type" in err
+    assert "atlas dataset convert" in err
+    run_dir = tmp_path / "classic"
+    assert not (run_dir / "instances").exists() and not (run_dir / "preds.jsonl").exists()
+    assert labeled_containers(docker_client, run_dir) == []
