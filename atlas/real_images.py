@@ -40,6 +40,8 @@ DEFAULT_MIRRORS = Path("~/.cache/atlas/git-mirrors")
 WHEEL_CACHE = Path("~/.cache/atlas/wheels")
 SUITE_PACKAGES = ("python3", "python3-venv", "git", "patch", "procps", "ca-certificates")
 SUITE_PYTHON = {"bullseye": "3.9", "bookworm": "3.11"}
+# wheel platforms a Debian bullseye (glibc 2.31) x86_64 container can load
+PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_24_x86_64", "manylinux_2_28_x86_64", "manylinux_2_31_x86_64")
 LABEL = "atlas.standin"
 
 DOCKERFILE = """\
@@ -111,7 +113,8 @@ def download_wheels(requirements: list[str], python: str) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     command = [sys.executable, "-m", "pip", "download", "-q", "-d", str(partial), "--only-binary=:all:",
-               "--platform", "manylinux_2_31_x86_64", "--python-version", python, "--implementation", "cp",
+               # pip expands only manylinux2014 to the older tags; the newer ones are named one by one
+               *[a for tag in PLATFORMS for a in ("--platform", tag)], "--python-version", python, "--implementation", "cp",
                "--abi", f"cp{python.replace('.', '')}", *requirements]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
