@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,44 @@ def test_run_refuses_classic_rows_before_any_container(tmp_path, docker_client):
     run_dir = tmp_path / "classic"
     assert not (run_dir / "instances").exists() and not (run_dir / "preds.jsonl").exists()
     assert labeled_containers(docker_client, run_dir) == []
+
+
+def test_mirror_lookup_layouts_and_the_fix_when_missing(tmp_path, monkeypatch):
+    from atlas.real_images import MirrorMissing, find_mirror
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ATLAS_GIT_MIRRORS", str(tmp_path / "mirrors"))
+    with pytest.raises(MirrorMissing) as caught:
+        find_mirror("pylint-dev/astroid")
+    message = str(caught.value)
+    assert "no git mirror of pylint-dev/astroid" in message
+    assert f"git clone --mirror https://github.com/pylint-dev/astroid {tmp_path / 'mirrors' / 'pylint-dev+astroid'}" in message
+    nested = tmp_path / "mirrors" / "pylint-dev" / "astroid.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(nested)], check=True)
+    assert find_mirror("pylint-dev/astroid") == nested
+    default = tmp_path / "home" / ".cache" / "atlas" / "git-mirrors" / "marshmallow-code+marshmallow"
+    subprocess.run(["git", "init", "-q", "--bare", str(default)], check=True)
+    assert find_mirror("marshmallow-code/marshmallow") == default
+
+
+def test_export_testbed_is_the_real_commit_with_history_cut_there(tmp_path):
+    from atlas.real_images import export_testbed
+
+    source = tmp_path / "src"
+    git = ["git", "-C", str(source), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q", str(source)], check=True)
+    commits = []
+    for n in range(3):
+        (source / "f.txt").write_text(f"{n}\n")
+        subprocess.run([*git, "add", "f.txt"], check=True)
+        subprocess.run([*git, "commit", "-qm", f"c{n}"], check=True)
+        commits.append(subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip())
+    mirror = tmp_path / "mirror"
+    subprocess.run(["git", "clone", "-q", "--mirror", str(source), str(mirror)], check=True)
+    export_testbed(mirror, commits[1], tmp_path / "testbed.tar")
+    subprocess.run(["tar", "-C", str(tmp_path), "-xf", str(tmp_path / "testbed.tar")], check=True)
+    testbed = tmp_path / "testbed"
+    head = subprocess.run(["git", "-C", str(testbed), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert head == commits[1] and (testbed / "f.txt").read_text() == "1\n"
+    log = subprocess.run(["git", "-C", str(testbed), "log", "--format=%H"], capture_output=True, text=True).stdout.split()
+    assert log == [commits[1]]  # cut at the base commit: nothing after it (the fix) is in the image
