@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -168,3 +169,21 @@ def test_export_testbed_is_the_real_commit_with_history_cut_there(tmp_path):
     assert head == commits[1] and (testbed / "f.txt").read_text() == "1\n"
     log = subprocess.run(["git", "-C", str(testbed), "log", "--format=%H"], capture_output=True, text=True).stdout.split()
     assert log == [commits[1]]  # cut at the base commit: nothing after it (the fix) is in the image
+
+
+def test_images_build_refuses_before_building_anything(tmp_path, docker_client):
+    """No mirror, or a version with no stand-in environment: exit 2 naming the fix, and no image is touched."""
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "ATLAS_GIT_MIRRORS": str(tmp_path / "mirrors")}
+    ids_before = {i.id for i in docker_client.images.list(filters={"label": "atlas.standin=1"})}
+    done = atlas("images", "build", "--dataset", "bundled-real", "--force", env=env)
+    assert done.returncode == 2, done.stderr
+    err = " ".join(done.stderr.split())
+    assert "no git mirror of" in err and "git clone --mirror https://github.com/" in err
+    rows = [{**r, "version": "9.9"} for r in classic_rows()[:1]]
+    source = tmp_path / "unknown.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = atlas("images", "build", "--dataset", str(source), "--force")
+    assert done.returncode == 2, done.stderr
+    err = " ".join(done.stderr.split())
+    assert "marshmallow-code__marshmallow-1343: no stand-in environment for marshmallow-code/marshmallow version '9.9'" in err
+    assert {i.id for i in docker_client.images.list(filters={"label": "atlas.standin=1"})} == ids_before
