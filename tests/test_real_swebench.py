@@ -129,3 +129,20 @@ def test_atlas_evaluate_matches_swebench_for_gold_and_wrong_patches(sweep, real_
         report = json.loads((logs / instance.instance_id / "report.json").read_text())[instance.instance_id]
         f2p = report["tests_status"]["FAIL_TO_PASS"]
         assert f2p["success"] == [] and sorted(f2p["failure"]) == sorted(instance.FAIL_TO_PASS)
+
+
+def test_atlas_evaluate_refuses_rows_that_became_ungradable(real_instances, tmp_path):
+    """`atlas evaluate` checks the rows too: grading never starts on rows the harness would crash on."""
+    rows = tmp_path / "rows.jsonl"
+    shutil.copy(BUNDLED_REAL, rows)
+    done = atlas("run", "dataset=file", f"dataset.path={rows}", "model=empty", "run.evaluate=false",
+                 f"run.root={tmp_path}", "run.name=later", "run.instance_regex=marshmallow")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    classic = [json.loads(line) for line in BUNDLED_REAL.with_name("rows.classic.jsonl").read_text().splitlines()]
+    rows.write_text("".join(json.dumps(r) + "\n" for r in classic))
+    done = atlas("evaluate", str(tmp_path / "later"))
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    err = " ".join(done.stderr.split())
+    assert "marshmallow-code__marshmallow-1343: missing columns: image, eval_script, log_parser, eval_type" in err
+    assert "pylint-dev__astroid" not in err  # only the run's own instances are checked
+    assert not (tmp_path / "later" / "evaluation").exists()
