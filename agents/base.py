@@ -30,6 +30,7 @@ class AgentOutcome:
     cost_usd: float = 0.0
     model_seconds: float = 0.0
     message: str = ""
+    patch: str | None = None  # the patch the scaffold submitted itself; None: the runner takes `git diff`
 
     @property
     def submitted(self) -> bool:
@@ -93,6 +94,10 @@ class Scaffold(ABC):
         Raises ModelError / EnvError for infrastructure failures; every other ending
         is an AgentOutcome. The patch is taken afterwards from the container.
         """
+
+    def reply_format(self) -> dict[str, str]:
+        """How this scaffold's one-command replies look (`fence`, `submit`), for the scripted backends."""
+        return {}
 
     def describe(self) -> dict[str, Any]:
         """Settings and prompt hashes for the manifest."""

@@ -55,7 +55,8 @@ def solve_on_node(config: dict[str, Any], instance: dict[str, Any], run_dir: str
 
     settings = validate(config)
     agent = make_agent(settings.agent.model_dump())
-    model = MeteredModel(make_model(settings.model.model_dump(), scaffold=agent.name, gpu=settings.gpu))
+    model = MeteredModel(make_model(settings.model.model_dump(), scaffold=agent.name, gpu=settings.gpu,
+                                    reply_format=agent.reply_format()))
     with tempfile.TemporaryDirectory(prefix="atlas-node-") as scratch:
         model.open(Path(scratch))
         try:

@@ -19,6 +19,7 @@ class Status(str, Enum):
     CONTEXT_LIMIT = "context_limit"
     COST_LIMIT = "cost_limit"
     TIMEOUT = "timeout"
+    REPETITION = "repetition"  # the same command `agent.repetition_limit` times in a row: a loop, stopped early
     ENV_ERROR = "env_error"
     MODEL_ERROR = "model_error"
     ERROR = "error"  # an unexpected failure inside ATLAS itself; not retried
