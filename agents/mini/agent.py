@@ -86,6 +86,8 @@ class MiniAgent(Scaffold):
         while (response := chat.ask(model)) is not None:
             command, error = protocol.parse(response.content, response.finish_reason, variables)
             if command is None:
+                if not protocol.keeps_malformed_replies:
+                    chat.messages.pop()  # the model no longer sees it; the trajectory keeps it
                 chat.add("user", error, format_error=True)
                 if chat.meter.format_error():
                     return chat.meter.end(Status.FORMAT_ERROR_LIMIT, "malformed replies in a row")

@@ -139,6 +139,11 @@ class Protocol:
         return match[1] if match else "bash"
 
     @property
+    def keeps_malformed_replies(self) -> bool:
+        """1.x keeps a reply without exactly one command in the history; 2.x sends only the error message."""
+        return self.generation == 1
+
+    @property
     def step_limit(self) -> int:
         return int(self.agent.get("step_limit", 0))
 
