@@ -22,6 +22,7 @@ Two generations of the protocol exist, and the board's entries name the version 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -129,8 +130,8 @@ class Protocol:
     @property
     def action_regex(self) -> str:
         if self.generation == 1:
-            return self.agent.get("action_regex", V1_ACTION_REGEX)
-        return self.model.get("action_regex", r"```mswea_bash_command\s*\n(.*?)\n```")
+            return self.agent.get("action_regex", V1_ACTION_REGEX)  # 1.0-1.12 have no setting: their hard-coded one
+        return self.model["action_regex"]
 
     @property
     def fence(self) -> str:
@@ -208,6 +209,28 @@ class Protocol:
                 "action_regex": self.action_regex}
 
 
+def class_defaults(generation: int, config: dict[str, Any]) -> dict[str, Any]:
+    """The config file over the defaults of mini's own classes, as mini builds its agent and model.
+
+    A setting a config file leaves out (1.x's swebench.yaml has no `timeout_template`; 2.x's
+    text-based one no `action_regex`) takes the default of the installed package's class.
+    """
+    from minisweagent.agents.default import AgentConfig
+
+    if generation == 1:
+        agent = {f.name: f.default for f in dataclasses.fields(AgentConfig)
+                 if f.default is not dataclasses.MISSING}
+        return {**config, "agent": {**agent, **(config.get("agent") or {})}}
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm: no price-list download at import
+    from minisweagent.models.litellm_textbased_model import LitellmTextbasedModelConfig
+
+    def defaults(schema: Any) -> dict[str, Any]:
+        return {k: f.default for k, f in schema.model_fields.items() if not f.is_required()}
+
+    return {**config, "agent": {**defaults(AgentConfig), **(config.get("agent") or {})},
+            "model": {**defaults(LitellmTextbasedModelConfig), **(config.get("model") or {})}}
+
+
 def load_protocol(config_file: str | None = None) -> Protocol:
     """The installed mini-swe-agent's protocol; `config_file` (relative to its config folder) picks another."""
     version = installed_version()
@@ -221,7 +244,7 @@ def load_protocol(config_file: str | None = None) -> Protocol:
         raise ConfigError(f"agent.mini_config: {name} is not a config file of mini-swe-agent {version} "
                           f"(looked in {config_dir()}); leave it null for {DEFAULT_CONFIGS[generation]}")
     raw = path.read_bytes()
-    config = yaml.safe_load(raw) or {}
+    config = class_defaults(generation, yaml.safe_load(raw) or {})
     protocol = Protocol(version, generation, name, hashlib.sha256(raw).hexdigest(), config)
     required = (["system_template", "instance_template", "format_error_template",
                  "action_observation_template", "timeout_template"] if generation == 1
