@@ -192,3 +192,11 @@ def test_cli_takes_published(tmp_path, capsys):
     run = write_run(tmp_path / "run", TINY_RUN, TINY_STATUSES)
     main(["compare", str(run), "--published", f"{TINY}:Tiny Model (v1)"])
     assert "0.375" in capsys.readouterr().out
+
+
+def test_html_comparison_shows_the_verdict(tiny):
+    from atlas.harness.html import compare_page
+
+    page = compare_page(tiny)
+    assert "comparability verdict, local-run vs Tiny Model (v1): NOT COMPARABLE" in page
+    assert "mini-swe-agent version (major.minor) differs" in page
