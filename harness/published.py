@@ -2,7 +2,7 @@
 
 `atlas compare RUN --published SOURCE:ENTRY` takes its other side from here:
 - SOURCE a leaderboards.json (SWE-bench/swe-bench.github.io `data/leaderboards.json`: a
-  local copy, or an http(s) URL fetched when online); ENTRY an entry's name or folder
+  local copy, an http(s) URL fetched when online, or `leaderboard` for the live file); ENTRY an entry's name or folder
   (a unique, case-insensitive part of it will do), optionally `board/` first
   (`bash-only/Claude 4.5 Sonnet`). The entry's `per_instance_details` list every
   instance it ran, resolved or not, so the pair is made on the instances both have.
@@ -36,6 +36,8 @@ BOARD_DATASETS = {
     "multimodal": ("SWE-bench/SWE-bench_Multimodal", "test"),
 }
 FETCH_TIMEOUT_S = 60
+# `--published leaderboard:ENTRY`: the live file (needs network; pin a local copy for reproducible reports)
+LEADERBOARD_URL = "https://raw.githubusercontent.com/SWE-bench/swe-bench.github.io/master/data/leaderboards.json"
 
 
 def major_minor(version: Any) -> tuple[int, int] | None:
@@ -53,7 +55,9 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 
 def read_leaderboard(source: str) -> dict[str, Any]:
-    """A leaderboards.json from a path or an http(s) URL."""
+    """A leaderboards.json from a path or an http(s) URL (`leaderboard`: the live file)."""
+    if source == "leaderboard" and not Path(source).exists():
+        source = LEADERBOARD_URL
     if source.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(source, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310 (URL given by the user)
