@@ -21,12 +21,12 @@ os.environ.setdefault("MSWEA_SILENT_STARTUP", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network: litellm's bundled price list
 pytest.importorskip("minisweagent", reason="agent=mini needs mini-swe-agent: pip install -e '.[test]'")
 
-from atlas.agents.base import Deadline  # noqa: E402
+from atlas.interfaces import Deadline, ExecResult  # noqa: E402
 from atlas.agents.mini.agent import MiniAgent  # noqa: E402
 from atlas.agents.mini.protocol import SUBMIT_LINE, load_protocol  # noqa: E402
 from atlas.config import DatasetConfig, EnvConfig  # noqa: E402
 from atlas.datasets import Instance, load_instances  # noqa: E402
-from atlas.environments.docker import ExecResult, truncate  # noqa: E402
+from atlas.environments.docker import truncate  # noqa: E402
 from atlas.models.base import ModelResponse  # noqa: E402
 from atlas.models.deterministic import ScriptedModel  # noqa: E402
 from atlas.records import Status  # noqa: E402

@@ -23,13 +23,13 @@ from typing import Any
 
 from pydantic import Field
 
-from atlas.agents.base import AgentOutcome, Deadline, Scaffold
+from atlas.agents.base import Scaffold
 from atlas.agents.conversation import Conversation, ScaffoldSettings
 from atlas.agents.mini.protocol import SUBMIT_COMMAND, Protocol, load_protocol, restore_output
 from atlas.agents.observation import record_action, run_action
 from atlas.config import validate_section
 from atlas.datasets import Instance
-from atlas.environments import DockerEnvironment
+from atlas.interfaces import AgentOutcome, Deadline, Environment
 from atlas.models import Model
 from atlas.records import Status
 from atlas.trajectory import Trajectory
@@ -76,11 +76,13 @@ class MiniAgent(Scaffold):
                 "template_sha256": {f"mini-swe-agent:{self.protocol.config_file}": self.protocol.config_sha256}}
 
     def run(
-        self, model: Model, env: DockerEnvironment, instance: Instance, trajectory: Trajectory, deadline: Deadline
+        self, model: Model, env: Environment, instance: Instance, trajectory: Trajectory, deadline: Deadline
     ) -> AgentOutcome:
         protocol = self.protocol
         chat = Conversation(self.settings, trajectory, deadline)
-        variables = protocol.template_vars(cwd=env.config.workdir, timeout=self.settings.command_timeout)
+        # mini's templates may name the working directory; ATLAS's Docker environment keeps it in its config
+        cwd = getattr(getattr(env, "config", None), "workdir", "/testbed")
+        variables = protocol.template_vars(cwd=cwd, timeout=self.settings.command_timeout)
         system, task = protocol.first_messages(instance.problem_statement, variables)
         chat.start(system["content"], task["content"])
         while (response := chat.ask(model)) is not None:
