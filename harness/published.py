@@ -185,6 +185,10 @@ def verdict(run: Side, other: Side) -> tuple[str, list[Check]]:
     dataset_a = " ".join(v for v in (_item(a, "Benchmark", "path"), _item(a, "Benchmark", "split")) if v) or None
     dataset_b = " ".join(v for v in (_item(b, "Benchmark", "path"), _item(b, "Benchmark", "split")) if v) or None
     revision = show(lookup(run.manifest, "dataset.revision"))
+    entry_version = _item(b, "Published result", "mini-swe-agent version")
+    install = f"pip install mini-swe-agent=={entry_version}" if entry_version else "pip install mini-swe-agent==X.Y.Z"
+    if (major_minor(entry_version) or (1, 0))[0] == 0:  # the board's earliest entries ran an unreleased 0.0.0
+        install = f"(impossible exactly: {entry_version} is a pre-release, not on PyPI) install the closest release"
     checks = [
         _check("dataset and split", dataset_a, dataset_b, run.label, other.label),
         _check("dataset revision", revision, None, run.label, other.label),
@@ -194,13 +198,12 @@ def verdict(run: Side, other: Side) -> tuple[str, list[Check]]:
                "a different scaffold alone moves a model by 15-20 points"),
         _check("mini-swe-agent version (major.minor)", _item(a, "Scaffold", "mini-swe-agent (major.minor)"),
                _item(b, "Scaffold", "mini-swe-agent (major.minor)"), run.label, other.label,
-               "its prompts, action format and format-error rule changed between versions; install the entry's "
-               "version (pip install mini-swe-agent==X.Y.Z) to reproduce its protocol"),
+               "its prompts, action format and format-error rule changed between versions; to reproduce the "
+               f"entry's protocol, {install} and run agent=mini again"),
         _check("step limit", _item(a, "Limits", "step limit"), _item(b, "Limits", "step limit"), run.label, other.label),
     ]
-    if run_mini and _item(b, "Published result", "mini-swe-agent version"):
-        checks[4].words += f" (exact versions: {run.label}: {run_mini}; {other.label}: " \
-                           f"{_item(b, 'Published result', 'mini-swe-agent version')})"
+    if run_mini and entry_version:
+        checks[4].words += f" (exact versions: {run.label}: {run_mini}; {other.label}: {entry_version})"
     states = {c.state for c in checks}
     overall = ("not comparable" if "differs" in states else
                "comparable as far as recorded" if "unknown" in states else "comparable")

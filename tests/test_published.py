@@ -87,7 +87,7 @@ def test_tiny_verdict_names_the_protocol_version_mismatch(tiny):
     assert checks["scaffold"].state == "same"
     version = checks["mini-swe-agent version (major.minor)"]
     assert version.state == "differs" and "2.4" in version.words and "1.0" in version.words
-    assert "2.4.6" in version.words and "1.0.0" in version.words
+    assert "2.4.6" in version.words and "1.0.0" in version.words and "pip install mini-swe-agent==1.0.0" in version.words
     assert checks["dataset revision"].state == "unknown" and checks["step limit"].state == "unknown"
     assert checks["grading harness"].state == "unknown"
 
