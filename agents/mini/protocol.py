@@ -44,7 +44,6 @@ V1_ACTION_REGEX = r"```bash\s*\n(.*?)\n```"  # 1.0-1.12 hard-code it; later 1.x 
 DEFAULT_CONFIGS = {1: "extra/swebench.yaml", 2: "benchmarks/swebench_backticks.yaml"}
 # the command a scripted reply submits with: valid in both generations (1.x's own submit command)
 SUBMIT_COMMAND = f"echo {SUBMIT_LINE} && git add -A && git diff --cached"
-LONG_OUTPUT = 10_000  # mini's templates show head and tail of outputs this long (5,000 chars each)
 
 
 def installed_version() -> str:
