@@ -24,6 +24,7 @@ from atlas.datasets import Instance, load_instances, resolve_path, select
 from atlas.environments import DockerEnvironment, EnvError, docker_client
 from atlas.environments.docker import remove_labeled
 from atlas.executors import make_executor
+from atlas.gradable import check_gradable
 from atlas.images import build_task_images
 from atlas.interfaces import Deadline, Scaffold, ScaffoldFactory
 from atlas.manifest import host_info, now, open_manifest, write_manifest
@@ -208,6 +209,8 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
     """One session of the run at `run_path` (created or resumed), driving the scaffold `make_scaffold` builds."""
     # bad input fails here, before the run directory or any container exists
     instances = select(load_instances(config.dataset), config.run)
+    if config.run.evaluate and config.harness.enabled:  # refuse what cannot be graded before any work
+        check_gradable(instances, resolve_path(config.dataset))
     agent = make_scaffold(config.agent.model_dump())
     limiter = threading.BoundedSemaphore(config.run.max_inflight_requests) if config.run.max_inflight_requests else None
     model = MeteredModel(make_model(config.model.model_dump(), scaffold=agent.name, gpu=config.gpu,
