@@ -18,7 +18,8 @@ commands:
                          (Hydra: `atlas run --help` lists config groups; `-m` runs a sweep)
   evaluate RUN_DIR       grade a run's preds.jsonl with the official swebench harness and print the table
   report DIR             resolved rate with 95% CIs, breakdowns, cost; writes report.json/.html, methodology.md
-  compare DIR DIR [...]  runs (or published results) on their shared instances: McNemar test, warnings
+  compare DIR [DIR ...] [--published SOURCE:ENTRY]  runs (or published results) on their shared instances:
+                         McNemar test, paired interval, discordant ids, comparability verdict
   images build           build the offline base image and the bundled sample-task images
                          (--dataset FILE: stand-in images of real SWE-bench rows, from local git mirrors)
   dataset convert IN OUT complete classic SWE-bench rows (image, log_parser, eval_type, eval_script)
@@ -76,12 +77,17 @@ def compare_command(args: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="atlas compare", description="Compare runs on the instances they share.")
     parser.add_argument("paths", type=Path, nargs="+", metavar="DIR",
                         help="run dirs, sweep dirs, or published results dirs (results/results.json, metadata.yaml)")
+    parser.add_argument("--published", action="append", default=[], metavar="SOURCE:ENTRY",
+                        help="a published per-instance result to pair with: a leaderboards.json (path or URL) and "
+                             "an entry's name or folder, e.g. leaderboards.json:'Claude 4.5 Sonnet'; or an "
+                             "experiments-repo folder (repeatable)")
     parser.add_argument("--html", type=Path, help="also write the comparison, with plots, to this HTML file")
     parser.add_argument("--json", type=Path, help="also write the comparison to this JSON file")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     options = parser.parse_args(args)
-    run_compare(options.paths, make_console(), options.html, options.json, options.seed, options.resamples)
+    run_compare(options.paths, make_console(), options.html, options.json, options.seed, options.resamples,
+                options.published)
 
 
 def images_command(args: list[str]) -> None:

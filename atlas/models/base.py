@@ -74,6 +74,7 @@ class Model(ABC):
         # set by the runner: the scaffold being driven and the GPU a local server runs on
         self.scaffold = "bash"
         self.gpu = GpuConfig()
+        self.reply_format: dict[str, str] = {}  # the scaffold's reply conventions (fence, submit command)
 
     @property
     def name(self) -> str:

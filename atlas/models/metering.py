@@ -39,7 +39,7 @@ class MeteredModel(Model):
     def __init__(self, inner: Model, limiter: threading.Semaphore | None = None):
         super().__init__(inner.config)
         self.inner, self.limiter = inner, limiter
-        self.scaffold, self.gpu = inner.scaffold, inner.gpu
+        self.scaffold, self.gpu, self.reply_format = inner.scaffold, inner.gpu, inner.reply_format
         self._previous: list[str] | None = None
         self.reused_chars = 0
         self.compared_chars = 0
