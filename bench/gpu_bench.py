@@ -199,6 +199,7 @@ def agent_traffic(backend, base_url: str, workers: int, seconds: float, warmup: 
     from atlas.agents.bash.agent import BashAgent
     from atlas.models.metering import MeteredModel
     from atlas.trajectory import Trajectory
+    from atlas.datasets import Instance
     from bench.throughput import INSTANCE, StubEnvironment
 
     stats = {"endings": {}, "reuse": []}
@@ -214,7 +215,8 @@ def agent_traffic(backend, base_url: str, workers: int, seconds: float, warmup: 
                 trajectory = Trajectory(Path(folder) / "t.jsonl")
                 try:
                     outcome = BashAgent({"name": "bash", "step_limit": 10_000}).run(
-                        model, StubEnvironment(command_s, seed * 1000 + episode), INSTANCE, trajectory, Deadline(left))
+                        model, StubEnvironment(command_s, seed * 1000 + episode), own_task(seed, episode),
+                        trajectory, Deadline(left))
                     ending = getattr(outcome, "status", type(outcome).__name__)
                     ending = getattr(ending, "value", ending)
                 except Exception as error:  # noqa: BLE001 - counted and reported
@@ -225,6 +227,13 @@ def agent_traffic(backend, base_url: str, workers: int, seconds: float, warmup: 
                 if model.prefix_reuse() is not None:
                     stats["reuse"].append(model.prefix_reuse())
             episode += 1
+
+    def own_task(seed: int, episode: int):
+        """Each agent its own task text: histories part after the system prompt, as real agents' do
+        (identical agents would share every prefix block and hide the KV cache's limit)."""
+        words = random.Random(seed * 7919 + episode).choices(INSTANCE.problem_statement.split() * 4, k=120)
+        return Instance(instance_id=f"bench__bench-{seed}-{episode}", repo=INSTANCE.repo,
+                        base_commit=INSTANCE.base_commit, problem_statement=" ".join(words))
 
     before_window = [None]
 

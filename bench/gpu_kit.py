@@ -54,9 +54,9 @@ HOST_FAMILY = ["torch", "torchvision", "torchaudio", "triton", "nvidia-*", "cuda
 # Optional kernel libraries vLLM imports only for features a plain `vllm serve` of the presets
 # does not use on Hopper (FlashInfer sampling/attention, TileLang, CUTLASS DSL kernels, video
 # decoding, Blackwell MLA); together they are several hundred MB.
-OPTIONAL_KERNELS = ["flashinfer-*", "tilelang", "z3-solver", "apache-tvm-ffi", "torch-c-dlpack-ext",
-                    "quack-kernels", "tokenspeed-*", "humming-kernels", "torchcodec", "pynvvideocodec",
-                    "fastsafetensors"]
+# (apache-tvm-ffi stays: xgrammar, which every vLLM server imports, needs it.)
+OPTIONAL_KERNELS = ["flashinfer-*", "tilelang", "z3-solver", "quack-kernels", "tokenspeed-*", "humming-kernels",
+                    "torchcodec", "pynvvideocodec", "fastsafetensors"]
 # Files inside the unpacked site folder that an H100 never loads.
 PRUNE = ["vllm/vllm_flash_attn/_vllm_fa2_C*.so",          # FlashAttention 2: Hopper runs FA3
          "vllm/third_party/fmha_sm100/cutlass/*",          # Blackwell attention sources
