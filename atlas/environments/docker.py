@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 
 import docker
 import docker.errors
 
 from atlas.config import EnvConfig
+from atlas.interfaces import ExecResult
 
 LABEL = "atlas"
 # exit codes of coreutils timeout: TERM sent, then KILL after --kill-after
@@ -30,15 +30,6 @@ QUIET_ENV = {"PAGER": "cat", "MANPAGER": "cat", "GIT_PAGER": "cat", "LESS": "-R"
 
 class EnvError(RuntimeError):
     """The environment failed (engine unreachable, image missing, container died): retried."""
-
-
-@dataclass
-class ExecResult:
-    output: str
-    exit_code: int
-    duration_s: float
-    timed_out: bool = False
-    truncated: bool = False
 
 
 def docker_client(timeout: int = 300) -> docker.DockerClient:
