@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -33,7 +32,6 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import yaml
 
