@@ -58,10 +58,13 @@ def merge(base: dict, over: dict) -> dict:
 def load_preset(name: str) -> dict:
     """A model preset with its `defaults` chain applied (what Hydra composes for `model=<name>`)."""
     data = yaml.safe_load((conf_dir() / "model" / f"{name}.yaml").read_text())
+    defaults = data.pop("defaults", [])
+    if "_self_" not in defaults:
+        defaults = [*defaults, "_self_"]  # Hydra's default: the file's own keys come last
     composed: dict = {}
-    for item in data.pop("defaults", []):
+    for item in defaults:
         composed = merge(composed, load_preset(item) if item != "_self_" else data)
-    return composed if composed else data
+    return composed
 
 
 def gpu_total_gib() -> float:
