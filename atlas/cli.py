@@ -164,12 +164,15 @@ def plan_command(args: list[str]) -> None:
     table = Table(title=f"{config.model.name} on {config.gpu.vram_gb} GiB", title_justify="left", show_header=False)
     rows = [("weights", f"{result.weights_gib:.2f} GiB"), ("KV cache per token", f"{result.kv_bytes_per_token:,} bytes ({kv_dtype})"),
             ("overhead", f"{config.gpu.overhead_gib} GiB"), ("KV cache budget", f"{result.kv_budget_gib:.2f} GiB"),
-            ("largest context", f"{result.max_context:,} tokens"), ("verdict", result.reason)]
+            ("largest context", f"{result.max_context:,} tokens"),
+            ("workers that fit", f"{result.recommended_workers} (KV for {result.kv_tokens:,} tokens, "
+                                 f"{config.gpu.agent_tokens:,} per agent)"), ("verdict", result.reason)]
     for name, value in rows:
         table.add_row(name, value)
     Console().print(table)
     if result.fits:
-        print(f"vllm serve flags: --max-model-len {result.max_context} --gpu-memory-utilization {result.gpu_memory_utilization}")
+        print(f"vllm serve flags: --max-model-len {result.max_context} --gpu-memory-utilization "
+              f"{result.gpu_memory_utilization} --kv-cache-memory-bytes {result.kv_cache_memory_bytes}")
     else:
         print(f"does not fit: {result.reason}")
         sys.exit(1)
