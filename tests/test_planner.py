@@ -109,6 +109,10 @@ def test_managed_server_takes_its_context_from_the_plan(tmp_path):
         argv = model.describe()["managed_server"]["argv"]
         assert argv[argv.index("--max-model-len") + 1] == "32768"
         assert argv[argv.index("--gpu-memory-utilization") + 1] == "0.9"
+        sized = plan(QWEN_14B, GpuConfig(vram_gb=24))
+        # the KV cache is pinned to the plan and the batch to the agents that fit without preemption
+        assert argv[argv.index("--kv-cache-memory-bytes") + 1] == str(sized.kv_cache_memory_bytes) != "0"
+        assert argv[argv.index("--max-num-seqs") + 1] == str(sized.recommended_workers) != "0"
     finally:
         model.close()
     with pytest.raises(ConfigError, match="does not fit gpu.vram_gb=16"):

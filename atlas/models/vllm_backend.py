@@ -56,6 +56,9 @@ class ServerConfig(BaseModel):
     dtype: str | None = None
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    kv_cache_memory_bytes: int | None = Field(
+        None, gt=0, description="--kv-cache-memory-bytes: pins the KV cache, so CUDA graphs and activations outside "
+                                "vLLM's utilization share cannot push the server past the card (the planner sets it).")
     kv_cache_dtype: str = "auto"
     enable_prefix_caching: bool = Field(True, description="Emits --enable-prefix-caching or --no-enable-prefix-caching.")
     enable_prompt_tokens_details: bool = Field(True, description="Usage reports cached prompt tokens only with it.")
@@ -102,7 +105,7 @@ def serve_arguments(server: ServerConfig, served_name: str, port: int) -> list[s
             "--served-model-name", served_name, "--kv-cache-dtype", server.kv_cache_dtype]
     optional = {"--quantization": server.quantization, "--dtype": server.dtype,
                 "--max-model-len": server.max_model_len, "--gpu-memory-utilization": server.gpu_memory_utilization,
-                "--max-num-seqs": server.max_num_seqs, "--tool-call-parser": server.tool_call_parser}
+                "--kv-cache-memory-bytes": server.kv_cache_memory_bytes, "--max-num-seqs": server.max_num_seqs, "--tool-call-parser": server.tool_call_parser}
     for flag, value in optional.items():
         if value is not None:
             args += [flag, str(value)]
@@ -329,7 +332,12 @@ class VLLMModel(OpenAICompatibleModel):
         self.plan: Plan | None = None
 
     def _sized_server(self) -> ServerConfig:
-        """The server section, with context and memory share from the planner where the preset left them unset."""
+        """The server section, sized by the planner where the preset left the context unset.
+
+        The plan pins the KV cache (--kv-cache-memory-bytes) rather than trusting the utilization
+        share, which vLLM 0.26 exceeds by its CUDA-graph memory, and caps --max-num-seqs at the
+        agents whose contexts fit together, so requests queue instead of preempting each other.
+        """
         server, arch = self.settings.server, self.settings.architecture
         if server.max_model_len is not None or arch is None:
             return server
@@ -337,9 +345,12 @@ class VLLMModel(OpenAICompatibleModel):
         if not self.plan.fits:
             raise ConfigError(f"{self.name} does not fit gpu.vram_gb={self.gpu.vram_gb}: {self.plan.reason} "
                               "(see `atlas plan`)")
-        return server.model_copy(update={"max_model_len": self.plan.max_context,
-                                         "gpu_memory_utilization": server.gpu_memory_utilization
-                                         or self.plan.gpu_memory_utilization})
+        return server.model_copy(update={
+            "max_model_len": self.plan.max_context,
+            "gpu_memory_utilization": server.gpu_memory_utilization or self.plan.gpu_memory_utilization,
+            "kv_cache_memory_bytes": server.kv_cache_memory_bytes or self.plan.kv_cache_memory_bytes or None,
+            "max_num_seqs": server.max_num_seqs or self.plan.recommended_workers or None,
+        })
 
     def open(self, run_dir: Path) -> None:
         settings = self.settings
