@@ -36,7 +36,6 @@ from atlas.harness.tables import (
     budget_table,
     frequency_table,
     instances_table,
-    pairs_table,
     repeats_table,
     summary_table,
     totals_table,
@@ -146,9 +145,9 @@ def report_path(path: Path, console: Console, seed: int = stats.SEED, resamples:
 
 
 def run_compare(paths: list[Path], console: Console, html: Path | None, json_path: Path | None,
-                seed: int, resamples: int) -> Comparison:
+                seed: int, resamples: int, published: list[str] = ()) -> Comparison:
     """`atlas compare`: print the comparison, and write --html (with trajectory pages beside it) / --json."""
-    comparison = compare(paths, seed, resamples)
+    comparison = compare(paths, seed, resamples, published)
     print_comparison(comparison, console)
     if html is not None:
         page = html.resolve()
@@ -156,7 +155,7 @@ def run_compare(paths: list[Path], console: Console, html: Path | None, json_pat
         instances = _instances(comparison.sides, page, lambda index, side: viewers / str(index + 1), comparison.shared)
         budgeted = budget.is_budgeted(comparison.arms)
         atomic_write_text(page, compare_page(
-            comparison, pairs_table(comparison.pairs), instances,
+            comparison, instances,
             budget_table(comparison.arms) if budgeted else None,
             budget.matched_table(comparison.pairs, comparison.budget_matches) if budgeted else None))
         console.print(f"wrote {html} and trajectory pages in {viewers}", highlight=False)

@@ -1,8 +1,12 @@
 """`atlas compare`: two or more results on the instances they share, with a paired test.
 
 Sides are run directories, sweep directories (each member is a side) or published
-SWE-bench results (experiments-repo format). Runs are compared on the intersection
-of their instance sets; a published side takes that intersection as its universe.
+SWE-bench results: the experiments-repo format, or `--published SOURCE:ENTRY` (a
+leaderboard entry's per-instance results, or an experiments folder; harness/published.py).
+Runs are compared on the intersection of their instance sets; a published side takes
+that intersection as its universe, cut to the instances it lists when it lists every
+instance it ran (a leaderboard entry). A run paired with a published side also gets a
+comparability verdict, fact by fact.
 Each pair gets the exact McNemar test on its discordant instances and a paired
 bootstrap interval of the rate difference. Anything that makes the numbers not
 comparable (instance sets, dataset, split, harness, scaffold, limits, attempts) is
@@ -12,7 +16,7 @@ printed first and loudly.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from rich.panel import Panel
 
 from atlas.harness import budget, stats
 from atlas.harness.methodology import Item, differences
+from atlas.harness.published import Check, published_side, verdict
 from atlas.harness.report import (
     ReportError,
     RunReport,
@@ -32,7 +37,7 @@ from atlas.harness.report import (
     unique_labels,
 )
 from atlas.harness.table import to_rich
-from atlas.harness.tables import budget_table, pairs_table, summary_table
+from atlas.harness.tables import budget_table, pairs_table, status_table, summary_table
 
 SHOWN_IDS = 5  # instance ids named in a warning before "..."
 
@@ -65,6 +70,15 @@ class Comparison:
     sides: list[Side]  # restricted to the shared instances (published ones adopted)
     arms: list[dict]  # each side's attempts, budget caps and spend per instance (atlas.harness.budget)
     budget_matches: list[str | None]  # per pair: how the two arms' budgets match, or None
+    verdicts: list[Verdict] = field(default_factory=list)  # one per (run, published side)
+
+
+@dataclass
+class Verdict:
+    run: str
+    published: str
+    overall: str  # comparable | not comparable | comparable as far as recorded
+    checks: list[Check]
 
 
 def _ids(ids: set[str]) -> str:
@@ -95,8 +109,8 @@ def pair(first: Side, second: Side, shared: list[str], seed: int, resamples: int
     )
 
 
-def load_sides(paths: list[Path]) -> list[Side]:
-    sides = [side for path in paths for side in load_path(path)[1]]
+def load_sides(paths: list[Path], published: list[str] = ()) -> list[Side]:
+    sides = [side for path in paths for side in load_path(path)[1]] + [published_side(spec) for spec in published]
     if len(sides) < 2:
         raise ReportError("compare needs at least two sides: pass two or more run dirs, a sweep dir, "
                           "or a run dir and a published results dir")
@@ -106,13 +120,27 @@ def load_sides(paths: list[Path]) -> list[Side]:
     return unique_labels(sides)
 
 
-def compare(paths: list[Path], seed: int = stats.SEED, resamples: int = stats.RESAMPLES) -> Comparison:
+def complete_side_notes(runs: list[Side], complete: list[Side], shared: set[str]) -> list[str]:
+    """What pairing with a side that lists every instance it ran left out of the runs."""
+    notes = []
+    for side in complete:
+        missing = set.intersection(*(set(r.rows) for r in runs)) - set(side.published)
+        if missing:
+            notes.append(f"{side.label}: paired on the {len(shared)} instance(s) both have; {len(missing)} of the "
+                         f"run(s)' instance(s) are not in its results and are left out: {_ids(missing)}")
+    return notes
+
+
+def compare(paths: list[Path], seed: int = stats.SEED, resamples: int = stats.RESAMPLES,
+            published: list[str] = ()) -> Comparison:
     """Load every side, restrict to the shared instances, test each pair, collect the warnings."""
-    sides = load_sides(paths)
+    sides = load_sides(paths, published)
     runs = [s for s in sides if s.kind == "run"]
-    shared_set = set.intersection(*(set(s.rows) for s in runs))
+    complete = [s for s in sides if s.kind == "published" and s.complete]
+    shared_set = set.intersection(*(set(s.rows) for s in runs), *(set(s.published) for s in complete))
     if not shared_set:
-        raise ReportError("the runs share no instance: " + "; ".join(f"{s.label}: {_ids(set(s.rows))}" for s in runs))
+        raise ReportError("the sides share no instance: " + "; ".join(
+            f"{s.label}: {_ids(set(s.rows) or set(s.published))}" for s in runs + complete))
     shared = sorted(shared_set)
     sides = [adopt_universe(s, shared) if s.kind == "published" else s for s in sides]
     cards = {s.label: s.card for s in sides}
@@ -121,13 +149,28 @@ def compare(paths: list[Path], seed: int = stats.SEED, resamples: int = stats.RE
     arms = [budget.arm(s, r, shared) for s, r in zip(sides, reports)]
     by_label = {a["label"]: a for a in arms}
     pairs = [pair(a, b, shared, seed, resamples) for a, b in combinations(sides, 2)]
+    verdicts = [Verdict(r.label, p.label, *verdict(r, p)) for r in runs for p in sides if p.kind == "published"]
     return Comparison(
         title="ATLAS compare: " + " vs ".join(s.label for s in sides), shared=shared, reports=reports,
         pairs=pairs,
         warnings=instance_set_warning(runs, shared_set) + differing, unknowns=unknowns,
-        notes=[f"{r.label}: {w}" for r in reports for w in r.warnings], cards=cards, sides=sides,
-        arms=arms, budget_matches=[budget.match(by_label[p.first], by_label[p.second]) for p in pairs],
+        notes=complete_side_notes(runs, complete, shared_set)
+        + [f"{r.label}: {w}" for r in reports for w in r.warnings
+           if not (r.label in {c.label for c in complete} and "universe" in w)],
+        cards=cards, sides=sides, arms=arms,
+        budget_matches=[budget.match(by_label[p.first], by_label[p.second]) for p in pairs], verdicts=verdicts,
     )
+
+
+VERDICT_STYLES = {"comparable": "green", "comparable as far as recorded": "yellow", "not comparable": "bold red"}
+CHECK_MARKS = {"same": "[green]same[/]", "differs": "[bold red]DIFFERS[/]", "unknown": "[yellow]unknown[/]"}
+
+
+def print_verdicts(comparison: Comparison, console: Console) -> None:
+    for v in comparison.verdicts:
+        lines = [f"{CHECK_MARKS[c.state]}  {c.words}" for c in v.checks]
+        console.print(Panel("\n".join(lines), title=f"comparability verdict: {v.run} vs {v.published}: "
+                            f"{v.overall.upper()}", style=VERDICT_STYLES[v.overall], title_align="left"))
 
 
 def print_comparison(comparison: Comparison, console: Console) -> None:
@@ -137,7 +180,9 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     print_warnings(console, c.unknowns)
     for note in c.notes:
         console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
+    print_verdicts(c, console)
     console.print(to_rich(summary_table(c.reports, f"side by side on the {len(c.shared)} shared instance(s)")))
+    console.print(to_rich(status_table(c.reports)))
     console.print(to_rich(pairs_table(c.pairs)))
     if budget.is_budgeted(c.arms):
         console.print(to_rich(budget_table(c.arms)))

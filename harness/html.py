@@ -27,7 +27,15 @@ from atlas import __version__
 from atlas.harness.methodology import Item
 from atlas.harness.report import Rate, RunReport
 from atlas.harness.table import Link, Styled, TableData
-from atlas.harness.tables import breakdown_table, card_tables, discordant_table, summary_table, totals_table
+from atlas.harness.tables import (
+    breakdown_table,
+    card_tables,
+    discordant_table,
+    pairs_table,
+    status_table,
+    summary_table,
+    totals_table,
+)
 
 COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 
@@ -191,12 +199,13 @@ def report_page(title: str, reports: list[RunReport], cards: dict[str, list[Item
                   instances=instances, reports=reports, cards=card_pages(cards), tables=side_tables(reports))
 
 
-def compare_page(comparison: Any, pairs: TableData, instances: TableData, budget: TableData | None = None,
+def compare_page(comparison: Any, instances: TableData | None = None, budget: TableData | None = None,
                  matched: TableData | None = None) -> str:
     """The page of `atlas compare` (an atlas.harness.compare.Comparison): warnings first, the side-by-side
     table, the paired tests, the budget-matched test when an arm has a budget, plots, every instance."""
     c = comparison
-    return render("compare.html.j2", c.title, c=c, summary=summary_table(c.reports, ""), pairs=pairs,
+    return render("compare.html.j2", c.title, c=c, summary=summary_table(c.reports, ""), pairs=pairs_table(c.pairs),
+                  statuses=status_table(c.reports),
                   discordant=[discordant_table(p) for p in c.pairs],
                   budget=budget, matched=matched, plots=plots(c.reports), instances=instances,
                   cards=card_pages(c.cards), tables=side_tables(c.reports))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from atlas.records import Status
 from atlas.harness.power import Design, detectable_difference, instances_needed
 from atlas.harness.repeats import RepeatsReport
 from atlas.harness.report import (
@@ -59,6 +60,17 @@ def pairs_table(pairs: list[Any]) -> TableData:
     return TableData("paired: exact McNemar test on the discordant instances",
                      ["A", "B", "both", "only A", "only B", "neither", "A - B", "paired bootstrap 95% CI", "McNemar p"],
                      [rows], left=2, css="pairs")
+
+
+def status_table(reports: list[RunReport]) -> TableData:
+    """Exit statuses side by side: per side, how many instances ended so and how many of those resolved."""
+    counts = [{r.group.removeprefix("status: "): r for r in report.by_status} for report in reports]
+    order = [s.value for s in Status] + ["unfinished", "unknown"]
+    statuses = sorted({k for c in counts for k in c}, key=lambda k: order.index(k) if k in order else len(order))
+    rows = [[status, *(f"{c[status].n} ({c[status].resolved})" if status in c else "0" for c in counts)]
+            for status in statuses]
+    return TableData("how instances ended (exit status): instances, resolved among them",
+                     ["exit status", *(r.label for r in reports)], [rows])
 
 
 def discordant_table(pair: Any) -> TableData:

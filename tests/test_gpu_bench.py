@@ -1,0 +1,86 @@
+"""The GPU benchmark's CPU-side parts: vLLM log and /metrics parsing, card emulation, presets, model folders."""
+
+import json
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from bench.gpu_bench import emulated_utilization, load_preset, server_args
+from bench.gpu_models import CHATML, MISTRAL, family, pad_vocabulary, tokenizer_config
+from bench.vllm_log import parse_log, parse_metrics, prefix_hit_rate
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-h100"
+MODELS = Path(__file__).resolve().parent.parent / "bench" / "models"
+
+
+def test_parse_log_reads_the_h100_start():
+    figures = parse_log((RESULTS / "managed-vllm.log").read_text())
+    assert figures["weights_gib"] == 9.53 and figures["kv_available_gib"] == 2.95
+    assert figures["kv_tokens"] == 16_096 and figures["max_model_len"] == 14_336
+    assert figures["graph_capture_gib"] == 1.33 and figures["init_engine_s"] == 70.36
+
+
+def test_parse_log_reads_a_start_that_did_not_fit():
+    figures = parse_log((RESULTS / "kv-qwen2.5-coder-32b-awq-24.log").read_text())
+    assert figures["weights_gib"] == 18.49 and figures["kv_available_gib"] == 1.16
+    assert figures["estimated_max_model_len"] == 4720 and "kv_tokens" not in figures
+
+
+def test_metrics_and_prefix_hit_rate():
+    before = parse_metrics('# HELP x\nvllm:prefix_cache_queries_total{engine="0",model_name="m"} 1000.0\n'
+                           'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 900.0\n'
+                           'vllm:generation_tokens_total{model_name="m"} 10\nother_metric 5\n')
+    after = parse_metrics('vllm:prefix_cache_queries_total{engine="0",model_name="m"} 3000.0\n'
+                          'vllm:prefix_cache_hits_total{engine="0",model_name="m"} 2700.0\n'
+                          'vllm:generation_tokens_total{model_name="m"} 1.5e3\n')
+    assert "other_metric" not in before and after["vllm:generation_tokens_total"] == 1500.0
+    assert prefix_hit_rate(before, after) == pytest.approx(0.9)
+    assert prefix_hit_rate(after, after) is None
+
+
+def test_emulated_card():
+    # 16 GiB at 90% on the H100's 79.65 GiB asks for what a 16 GiB card would: 14.4 GiB
+    assert emulated_utilization(16, 0.9, 79.65) == 0.1808
+    assert emulated_utilization(24, 0.9, 79.65) * 79.65 == pytest.approx(21.6, abs=0.01)
+
+
+def test_presets_compose_and_match_their_configs():
+    for preset in ("qwen2.5-coder-14b-awq", "qwen2.5-coder-32b-awq", "qwen3-coder-30b-a3b", "devstral-small"):
+        composed = load_preset(preset)
+        assert composed["backend"] == "vllm" and composed["server"]["command"] == ["vllm", "serve"]
+        config = json.loads((MODELS / f"{preset}.config.json").read_text())
+        arch = composed["architecture"]
+        assert arch["layers"] == config["num_hidden_layers"] and arch["kv_heads"] == config["num_key_value_heads"]
+        head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+        assert arch["head_dim"] == head_dim and arch["max_position"] == config["max_position_embeddings"]
+    assert server_args(load_preset("qwen2.5-coder-14b-awq")) == ["--quantization", "awq_marlin"]
+
+
+def test_pad_vocabulary_gives_every_id_a_token(tmp_path):
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps({"added_tokens": [{"id": 0, "content": "<|im_end|>"}],
+                                "model": {"type": "BPE", "vocab": {"a": 1, "b": 2}, "merges": []}}))
+    assert pad_vocabulary(path, 6) == 3
+    vocab = json.loads(path.read_text())["model"]["vocab"]
+    assert sorted(vocab.values()) == [1, 2, 3, 4, 5] and vocab["\u0120w5"] == 5
+
+
+def render(template: str, **context) -> str:
+    env = jinja2.Environment()
+    env.filters["tojson"] = json.dumps
+    return env.from_string(template).render(**context)
+
+
+def test_chat_templates_carry_tools_and_tool_results():
+    tools = [{"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}]
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "list"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "ls"}'}}]},
+                {"role": "tool", "content": "a.py"}]
+    qwen = render(CHATML, messages=messages, tools=tools, add_generation_prompt=True)
+    assert '"name": "bash"' in qwen and "<tool_call>" in qwen and "<tool_response>\na.py" in qwen
+    assert qwen.startswith("<|im_start|>system\nbe brief") and qwen.endswith("<|im_start|>assistant\n")
+    mistral = render(MISTRAL, messages=messages, tools=tools, bos_token="<s>", eos_token="</s>")
+    assert mistral.startswith("<s>[AVAILABLE_TOOLS]") and "[TOOL_RESULTS]a.py[/TOOL_RESULTS]" in mistral
+    assert family({"model_type": "mistral"}) == "mistral" and tokenizer_config("qwen")["eos_token"] == "<|im_end|>"
