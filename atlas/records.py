@@ -19,6 +19,7 @@ class Status(str, Enum):
     CONTEXT_LIMIT = "context_limit"
     COST_LIMIT = "cost_limit"
     TIMEOUT = "timeout"
+    IMAGE_MISSING = "image_missing"  # the instance's image is absent and could not be pulled or built
     ENV_ERROR = "env_error"
     MODEL_ERROR = "model_error"
     ERROR = "error"  # an unexpected failure inside ATLAS itself; not retried
@@ -26,7 +27,7 @@ class Status(str, Enum):
     @property
     def is_infra_error(self) -> bool:
         """Failures of the machinery rather than the agent: retried, and reported apart."""
-        return self in (Status.ENV_ERROR, Status.MODEL_ERROR, Status.ERROR)
+        return self in (Status.IMAGE_MISSING, Status.ENV_ERROR, Status.MODEL_ERROR, Status.ERROR)
 
 
 class InstanceResult(BaseModel):

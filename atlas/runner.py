@@ -22,9 +22,10 @@ from atlas.agents import Scaffold, make_agent
 from atlas.agents.base import Deadline
 from atlas.config import AtlasConfig
 from atlas.datasets import Instance, load_instances, resolve_path, select
-from atlas.environments import DockerEnvironment, EnvError, docker_client
+from atlas.environments import DockerEnvironment, EnvError, ImageMissing, docker_client
 from atlas.environments.docker import remove_labeled
 from atlas.executors import make_executor
+from atlas.image_store import ensure, fix_command, image_ref
 from atlas.images import build_task_images
 from atlas.manifest import host_info, now, open_manifest, write_manifest
 from atlas.models import ModelError, Usage, make_model
@@ -65,6 +66,8 @@ class RunSummary:
 def _attempt(session: Session, instance: Instance, trajectory: Trajectory) -> tuple[InstanceResult, str]:
     """One try in a fresh container; raises EnvError / ModelError for infrastructure failures."""
     settings = session.config
+    ensure(session.client, image_ref(instance, settings.env.images), settings.env,
+           fix_command(settings.dataset, [instance.instance_id], settings.env.images))
     with DockerEnvironment(instance.image_name(), settings.env, session.labels(instance), session.client) as env:
         trajectory.record("start", instance_id=instance.instance_id, image=env.image, image_id=env.image_id)
         model = session.model.for_instance(instance)
@@ -98,10 +101,13 @@ def solve(session: Session, instance: Instance) -> InstanceResult:
         except (EnvError, ModelError) as e:
             if session.cancel.is_set():
                 raise Cancelled from None
-            status = Status.ENV_ERROR if isinstance(e, EnvError) else Status.MODEL_ERROR
+            status = (Status.IMAGE_MISSING if isinstance(e, ImageMissing) else
+                      Status.ENV_ERROR if isinstance(e, EnvError) else Status.MODEL_ERROR)
             errors.append(f"attempt {attempt}: {status.value}: {e}")
             trajectory.record("error", status=status.value, error=str(e))
             result, patch = InstanceResult(instance_id=instance.instance_id, status=status, attempts=0, error=str(e)), ""
+            if status is Status.IMAGE_MISSING:  # the pull already backed off; another try would fail alike
+                break
         except Cancelled:
             raise
         except Exception as e:  # a bug in ATLAS: record it, do not retry it
