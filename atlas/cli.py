@@ -20,6 +20,8 @@ commands:
   report DIR             resolved rate with 95% CIs, breakdowns, cost; writes report.json/.html, methodology.md
   compare DIR DIR [...]  runs (or published results) on their shared instances: McNemar test, warnings
   images build           build the offline base image and the bundled sample-task images
+  images check [overrides]  which images of the selected instances are present / missing, and their size
+  images pull [overrides]   pull the missing ones (progress, backs off on rate limits, failures per image)
   plan [overrides]       estimate weights, KV cache and the largest context for a model preset on a GPU
                          (e.g. `atlas plan model=qwen2.5-coder-14b-awq gpu.vram_gb=16`)
 
@@ -99,12 +101,17 @@ def compare_command(args: list[str]) -> None:
 
 
 def images_command(args: list[str]) -> None:
+    if args and args[0] in ("check", "pull"):
+        from atlas.cli_images import main as images_main
+
+        return images_main(args)
     from atlas.config import DatasetConfig
     from atlas.datasets import load_instances, resolve_path
     from atlas.environments import docker_client
     from atlas.images import BASE_IMAGE, build_base_image, build_task_images
 
-    parser = argparse.ArgumentParser(prog="atlas images", description="Build images offline.")
+    parser = argparse.ArgumentParser(prog="atlas images", description="Build images offline "
+                                     "(`atlas images check|pull --help`: the selected instances' images).")
     parser.add_argument("action", choices=["build"])
     parser.add_argument("--base-only", action="store_true", help=f"only build {BASE_IMAGE}")
     parser.add_argument("--force", action="store_true", help="rebuild even if present")

@@ -161,9 +161,11 @@ def pull_all(client: docker.DockerClient, refs: list[ImageRef], images: ImagesCo
                     progress.update(task, completed=sum(c for c, _ in layers.values()),
                                     total=sum(t for _, t in layers.values()))
 
-            def on_retry(state: RetryCallState, task=task) -> None:
+            def on_retry(state: RetryCallState, task=task, ref=ref) -> None:
                 wait = state.next_action.sleep if state.next_action else 0
-                progress.update(task, note=f"[yellow]rate-limited (try {state.attempt_number}); waiting {wait:.0f}s[/]")
+                note = f"rate-limited (try {state.attempt_number} of {images.pull_attempts}); waiting {wait:.1f}s"
+                progress.update(task, note=f"[yellow]{note}[/]")
+                progress.console.print(f"{ref.source}: {note}", highlight=False, markup=False, soft_wrap=True)
 
             try:
                 pull(client, ref, images, on_event, on_retry)
