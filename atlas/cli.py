@@ -70,7 +70,11 @@ def evaluate_command(args: list[str]) -> None:
         config.harness.workers = options.workers
     if options.timeout:
         config.harness.timeout = options.timeout
-    grade_and_report(config, options.run_dir.resolve(), manifest["dataset"]["instance_ids"])
+    figures = grade_and_report(config, options.run_dir.resolve(), manifest["dataset"]["instance_ids"])
+    if figures["infra"]:  # not scored: exit as `atlas run` does (atlas.errors)
+        err.print(f"{len(figures['infra'])} instance(s) are infrastructure failures, not scored: "
+                  f"{', '.join(sorted(figures['infra']))}", highlight=False, soft_wrap=True)
+        sys.exit(3)
 
 
 def report_command(args: list[str]) -> None:

@@ -28,6 +28,10 @@ class BatchProgress:
         if already_done:
             self.console.print(f"resuming: {already_done} instance(s) already finished, {total} to run")
 
+    @staticmethod
+    def warn(message: str) -> None:
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
     def __enter__(self) -> "BatchProgress":
         self.progress.start()
         return self

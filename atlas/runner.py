@@ -205,8 +205,11 @@ def run(config: AtlasConfig, run_path: Path) -> RunSummary:
         manifest = _start_manifest(session, instances, swept)
         todo = _pending(run_dir, instances, config.run.rerun_errors)
         if todo and config.dataset.source == "task_repo" and config.env.build_missing:
-            build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
-                              workers=config.run.workers)
+            try:
+                build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
+                                  workers=config.run.workers)
+            except EnvError as e:  # each instance without its image then ends as image_missing, not the run
+                BatchProgress.warn(f"building the missing task images failed: {e}")
         _raise_on_sigterm()
         # preds.jsonl starts from what is finished and grows by one line per instance
         run_dir.write_predictions(model.name, exclude={i.instance_id for i in todo})

@@ -69,6 +69,7 @@ buildx_extract() {
 buildx_check_fresh_install() {
   local tmp path
   tmp=$(mktemp -d)
+  chmod 755 "$tmp"
   buildx_download "$tmp/apt"
   buildx_extract "$(ls "$tmp"/apt/docker-buildx_*.deb)" "$tmp/config/cli-plugins"
   step "run the freshly installed docker buildx (DOCKER_CONFIG=$tmp/config)" \

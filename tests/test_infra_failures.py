@@ -10,7 +10,7 @@ import uuid
 from atlas.config import DatasetConfig
 from atlas.datasets import load_task_repo_rows
 from atlas.errors import INFRA_FAILURES
-from tests.conftest import atlas
+from tests.conftest import REPO_ROOT, atlas
 
 
 def _rows(docker_client, sample_images, unique: str, count: int) -> list[dict]:
@@ -109,3 +109,14 @@ def test_keep_none_leaves_no_instance_image_and_tasks_still_pass(docker_client, 
         assert all(docker_client.images.list(name=i.image_name().rsplit(":", 1)[0]) for i in sample_images[:2])
     finally:
         _remove(docker_client, [r["image"] for r in rows])
+
+
+def test_exit_codes_are_documented_where_users_look():
+    from atlas.errors import EXIT_CODES
+
+    help_text = atlas("run", "--help").stdout.split("Exit codes:")[1]
+    listed = [int(line.split()[0]) for line in help_text.splitlines() if line.strip()[:1].isdigit()]
+    assert listed == list(EXIT_CODES)
+    readme = (REPO_ROOT / "README.md").read_text()
+    for code in EXIT_CODES:
+        assert f"| {code} |" in readme, code
