@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from atlas.agents.agentless.agent import AgentlessAgent
-from atlas.agents.base import AgentOutcome, Scaffold
+from atlas.agents.base import Scaffold
 from atlas.agents.bash.agent import BashAgent
 from atlas.agents.tools.agent import ToolsAgent
 from atlas.config import ConfigError
+from atlas.interfaces import AgentOutcome
 
 SCAFFOLDS: dict[str, type[Scaffold]] = {"bash": BashAgent, "tools": ToolsAgent, "agentless": AgentlessAgent}
 

@@ -1,11 +1,9 @@
-"""What every scaffold shares: its outcome record, prompt templates, and the run contract."""
+"""What every bundled scaffold shares: prompt templates, settings validation, and the run contract."""
 
 from __future__ import annotations
 
 import hashlib
-import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +12,8 @@ from pydantic import BaseModel
 
 from atlas.config import validate_section
 from atlas.datasets import Instance
-from atlas.environments import DockerEnvironment
-from atlas.models import Model
-from atlas.models.base import Usage
-from atlas.records import Status
+from atlas.interfaces import AgentOutcome, Deadline, Environment, Model
 from atlas.trajectory import Trajectory
-
-
-@dataclass
-class AgentOutcome:
-    status: Status
-    steps: int = 0
-    format_errors: int = 0
-    usage: Usage = field(default_factory=Usage)
-    cost_usd: float = 0.0
-    model_seconds: float = 0.0
-    message: str = ""
-
-    @property
-    def submitted(self) -> bool:
-        return self.status is Status.SUBMITTED
 
 
 class Templates:
@@ -60,21 +40,8 @@ class Templates:
         }
 
 
-class Deadline:
-    """The instance's wall-clock budget."""
-
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self.end - time.monotonic()
-
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
-
 class Scaffold(ABC):
-    """A scaffold validates its `agent.*` settings (with a `templates` folder) against `settings_schema`."""
+    """The base of the bundled scaffolds (each satisfies atlas.interfaces.Scaffold). A scaffold validates its `agent.*` settings (with a `templates` folder) against `settings_schema`."""
 
     name: str
     settings_schema: type[BaseModel]
@@ -86,7 +53,7 @@ class Scaffold(ABC):
 
     @abstractmethod
     def run(
-        self, model: Model, env: DockerEnvironment, instance: Instance, trajectory: Trajectory, deadline: Deadline
+        self, model: Model, env: Environment, instance: Instance, trajectory: Trajectory, deadline: Deadline
     ) -> AgentOutcome:
         """Drive the model on one instance until it submits or a limit ends it.
 
@@ -97,3 +64,6 @@ class Scaffold(ABC):
     def describe(self) -> dict[str, Any]:
         """Settings and prompt hashes for the manifest."""
         return {**self.settings.model_dump(), "template_sha256": self.templates.hashes()}
+
+
+__all__ = ["Scaffold", "Templates"]

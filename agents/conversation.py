@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from atlas.agents.base import Deadline
+from atlas.interfaces import Deadline
 from atlas.agents.context import ContextSettings, ContextWindow
 from atlas.agents.limits import LimitSettings, Meter
 from atlas.models import ContextLimitError, Model, ModelResponse

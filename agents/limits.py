@@ -12,7 +12,7 @@ import math
 
 from pydantic import BaseModel, Field
 
-from atlas.agents.base import AgentOutcome, Deadline
+from atlas.interfaces import AgentOutcome, Deadline
 from atlas.models import ModelResponse
 from atlas.records import Status
 

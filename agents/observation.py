@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from atlas.agents.limits import Meter
-from atlas.environments import DockerEnvironment, ExecResult
+from atlas.interfaces import Environment, ExecResult
 from atlas.trajectory import Trajectory
 
 
@@ -21,7 +21,7 @@ class Action:
     timeout: int  # the seconds the command was allowed, for the model's timeout notice
 
 
-def run_action(env: DockerEnvironment, meter: Meter, command: str) -> Action:
+def run_action(env: Environment, meter: Meter, command: str) -> Action:
     timeout = meter.command_timeout()
     return Action(env.execute(command, timeout=timeout), timeout)
 

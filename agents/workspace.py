@@ -14,7 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from atlas.environments import DockerEnvironment, EnvError, ExecResult
+from atlas.environments import EnvError
+from atlas.interfaces import Environment, ExecResult
 from atlas.models.deterministic import heredoc_apply
 
 HELPER_SOURCE = Path(__file__).with_name("workspace_helper.py")
@@ -27,7 +28,7 @@ def _b64(data: bytes) -> str:
 
 
 class Workspace:
-    def __init__(self, env: DockerEnvironment):
+    def __init__(self, env: Environment):
         self.env = env
         self._installed = False
 

@@ -1,4 +1,4 @@
-"""`atlas run`: the Hydra application that composes the config, runs a batch, grades it and prints the table.
+"""`atlas run`: the Hydra application (with atlas.cli, the composition root: it picks the scaffold) that composes the config, runs a batch, grades it and prints the table.
 
 The run directory is Hydra's output directory: `runs/<run.name>` for a single run, and
 `runs/<run.sweep>/<overrides>` for each member of a `-m` sweep, so every member of a
@@ -21,7 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from atlas import errors
+from atlas.agents import make_agent
 from atlas.config import CONF_DIR, ConfigError, validate
+from atlas.errors import report_errors
 from atlas.runner import run
 from atlas.rundir import RunDir
 
@@ -71,12 +73,10 @@ def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, A
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def hydra_main(cfg: DictConfig) -> dict[str, Any]:
-    from atlas.cli import report_errors
-
     with report_errors():
         config = resolve(cfg)
         run_path = Path(HydraConfig.get().runtime.output_dir)
-        summary = run(config, run_path)
+        summary = run(config, run_path, make_agent)
         figures = grade_and_report(config, run_path, summary.selected)
         release_images(config, summary.selected)
         if figures["infra"]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Iterator
 
 from rich.console import Console
+
+from atlas.errors import INFRA_FAILURES, err, report_errors
 
 USAGE = """usage: atlas <command> [options]
 
@@ -27,28 +27,6 @@ commands:
 
 `atlas <command> --help` describes each command.
 """
-
-err = Console(stderr=True)
-
-
-@contextlib.contextmanager
-def report_errors() -> Iterator[None]:
-    """Known failures end with one clear line and exit code 2, not a traceback."""
-    from atlas.config import ConfigError
-    from atlas.datasets import DatasetError
-    from atlas.environments import EnvError
-    from atlas.manifest import ConfigDrift
-    from atlas.models import ModelError
-    from atlas.rundir import RunLocked
-
-    try:
-        yield
-    except (ConfigError, DatasetError, EnvError, ModelError, ConfigDrift, RunLocked, ValueError) as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted:[/] finished instances are saved; re-run the same command to resume")
-        sys.exit(130)
 
 
 def evaluate_command(args: list[str]) -> None:
@@ -74,7 +52,7 @@ def evaluate_command(args: list[str]) -> None:
     if figures["infra"]:  # not scored: exit as `atlas run` does (atlas.errors)
         err.print(f"{len(figures['infra'])} instance(s) are infrastructure failures, not scored: "
                   f"{', '.join(sorted(figures['infra']))}", highlight=False, soft_wrap=True)
-        sys.exit(3)
+        sys.exit(INFRA_FAILURES)
 
 
 def report_command(args: list[str]) -> None:

@@ -10,10 +10,8 @@ last, exactly as a local worker would have.
 from __future__ import annotations
 
 import json
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
+from typing import Callable
 
 from atlas.config import ConfigError
 from atlas.datasets import Instance
@@ -21,17 +19,16 @@ from atlas.environments.docker import remove_labeled
 from atlas.records import InstanceResult
 from atlas.rundir import atomic_write_text
 
-class LocalExecutor:
-    """`run.workers` threads in this process."""
 
-    def __init__(self, session):
-        self.session = session
+class LocalExecutor:
+    """`run.workers` threads in this process, each calling `solve(session, instance)`."""
+
+    def __init__(self, session, solve: Callable):
+        self.session, self.solve = session, solve
         self.pool = ThreadPoolExecutor(max_workers=session.config.run.workers, thread_name_prefix="atlas-worker")
 
     def submit(self, instance: Instance) -> Future:
-        from atlas.runner import solve
-
-        return self.pool.submit(solve, self.session, instance)
+        return self.pool.submit(self.solve, self.session, instance)
 
     def collect(self, future: Future) -> InstanceResult:
         return future.result()
@@ -43,35 +40,14 @@ class LocalExecutor:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def solve_on_node(config: dict[str, Any], instance: dict[str, Any], run_dir: str, session_id: str) -> dict[str, str]:
-    """A Ray task: run one instance on this node; return its files (name -> text)."""
-    from atlas.agents import make_agent
-    from atlas.config import validate
-    from atlas.environments import docker_client
-    from atlas.models import make_model
-    from atlas.models.metering import MeteredModel
-    from atlas.rundir import RunDir
-    from atlas.runner import Session, solve
-
-    settings = validate(config)
-    agent = make_agent(settings.agent.model_dump())
-    model = MeteredModel(make_model(settings.model.model_dump(), scaffold=agent.name, gpu=settings.gpu))
-    with tempfile.TemporaryDirectory(prefix="atlas-node-") as scratch:
-        model.open(Path(scratch))
-        try:
-            session = Session(settings, RunDir(Path(scratch)), model, agent, docker_client(), id=session_id,
-                              label_run_dir=run_dir)
-            result = solve(session, Instance.model_validate(instance))
-        finally:
-            model.close()
-        folder = session.run_dir.instance_dir(result.instance_id)
-        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir())}
-
-
 class RayExecutor:
-    """One Ray task per instance (`run.ray_address`: a cluster to join; none starts a local one)."""
+    """One Ray task per instance (`run.ray_address`: a cluster to join; none starts a local one).
 
-    def __init__(self, session):
+    `node_task(config, instance, run_dir, session_id, make_scaffold)` runs on the node and returns the
+    instance's files.
+    """
+
+    def __init__(self, session, node_task: Callable):
         try:
             import ray
         except ImportError:
@@ -81,12 +57,13 @@ class RayExecutor:
         # a Ray started here for this run stays on loopback; a cluster's address is used as given
         local = {"_node_ip_address": "127.0.0.1"} if address is None else {}
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, **local)
-        self.task = ray.remote(num_cpus=1, max_retries=0)(solve_on_node)
+        self.task = ray.remote(num_cpus=1, max_retries=0)(node_task)
         self.config = session.config.model_dump(mode="json")
         self.refs: list = []
 
     def submit(self, instance: Instance) -> Future:
-        ref = self.task.remote(self.config, instance.model_dump(), str(self.session.run_dir.path), self.session.id)
+        ref = self.task.remote(self.config, instance.model_dump(), str(self.session.run_dir.path), self.session.id,
+                               self.session.make_scaffold)
         self.refs.append(ref)
         return ref.future()
 
@@ -111,5 +88,8 @@ class RayExecutor:
         self.ray.shutdown()
 
 
-def make_executor(session):
-    return RayExecutor(session) if session.config.run.executor == "ray" else LocalExecutor(session)
+def make_executor(session, solve: Callable, node_task: Callable):
+    """Threads here (`solve` per instance), or Ray tasks (`node_task` per instance) for run.executor=ray."""
+    if session.config.run.executor == "ray":
+        return RayExecutor(session, node_task)
+    return LocalExecutor(session, solve)

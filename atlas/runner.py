@@ -10,6 +10,7 @@ it persists, recorded with its own status so it is never mistaken for an agent f
 from __future__ import annotations
 
 import signal
+import tempfile
 import threading
 import time
 import traceback
@@ -18,15 +19,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from atlas.agents import Scaffold, make_agent
-from atlas.agents.base import Deadline
-from atlas.config import AtlasConfig
+from atlas.config import AtlasConfig, validate
 from atlas.datasets import Instance, load_instances, resolve_path, select
 from atlas.environments import DockerEnvironment, EnvError, ImageMissing, docker_client
 from atlas.environments.docker import remove_labeled
 from atlas.executors import make_executor
 from atlas.image_store import ensure, fix_command, image_ref
 from atlas.images import build_task_images
+from atlas.interfaces import Deadline, Scaffold, ScaffoldFactory
 from atlas.manifest import host_info, now, open_manifest, write_manifest
 from atlas.models import ModelError, Usage, make_model
 from atlas.models.metering import MeteredModel
@@ -47,6 +47,7 @@ class Session:
     model: MeteredModel
     agent: Scaffold
     client: object
+    make_scaffold: ScaffoldFactory  # a Ray node builds its own scaffold with it
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     cancel: threading.Event = field(default_factory=threading.Event)
     label_run_dir: str = ""  # a Ray task's containers carry the driver's run directory, not its scratch one
@@ -127,6 +128,24 @@ def solve(session: Session, instance: Instance) -> InstanceResult:
     return result
 
 
+def solve_on_node(config: dict, instance: dict, run_dir: str, session_id: str,
+                  make_scaffold: ScaffoldFactory) -> dict[str, str]:
+    """A Ray task: run one instance on this node; return its files (name -> text)."""
+    settings = validate(config)
+    agent = make_scaffold(settings.agent.model_dump())
+    model = MeteredModel(make_model(settings.model.model_dump(), scaffold=agent.name, gpu=settings.gpu))
+    with tempfile.TemporaryDirectory(prefix="atlas-node-") as scratch:
+        model.open(Path(scratch))
+        try:
+            session = Session(settings, RunDir(Path(scratch)), model, agent, docker_client(), make_scaffold,
+                              id=session_id, label_run_dir=run_dir)
+            result = solve(session, Instance.model_validate(instance))
+        finally:
+            model.close()
+        folder = session.run_dir.instance_dir(result.instance_id)
+        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.iterdir())}
+
+
 def _pending(run_dir: RunDir, instances: list[Instance], rerun_errors: bool) -> list[Instance]:
     todo = []
     for instance in instances:
@@ -140,7 +159,7 @@ def _run_pool(session: Session, todo: list[Instance], progress: BatchProgress) -
     """Run instances on the configured executor; on Ctrl-C remove this session's containers and stop."""
     if not todo:
         return
-    executor = make_executor(session)
+    executor = make_executor(session, solve, solve_on_node)
     futures: set[Future] = set()
     try:
         futures = {executor.submit(i) for i in todo}
@@ -190,18 +209,18 @@ def _finish_manifest(session: Session, manifest: dict, results: dict[str, Instan
     write_manifest(session.run_dir, manifest)
 
 
-def run(config: AtlasConfig, run_path: Path) -> RunSummary:
-    """One session of the run at `run_path` (created or resumed)."""
+def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> RunSummary:
+    """One session of the run at `run_path` (created or resumed), driving the scaffold `make_scaffold` builds."""
     # bad input fails here, before the run directory or any container exists
     instances = select(load_instances(config.dataset), config.run)
-    agent = make_agent(config.agent.model_dump())
+    agent = make_scaffold(config.agent.model_dump())
     limiter = threading.BoundedSemaphore(config.run.max_inflight_requests) if config.run.max_inflight_requests else None
     model = MeteredModel(make_model(config.model.model_dump(), scaffold=agent.name, gpu=config.gpu), limiter)
     client = docker_client()
     run_dir = RunDir(run_path)
     with run_dir.lock():
         swept = remove_labeled(client, **{"atlas.run_dir": str(run_dir.path)})
-        session = Session(config, run_dir, model, agent, client)
+        session = Session(config, run_dir, model, agent, client, make_scaffold)
         manifest = _start_manifest(session, instances, swept)
         todo = _pending(run_dir, instances, config.run.rerun_errors)
         if todo and config.dataset.source == "task_repo" and config.env.build_missing:

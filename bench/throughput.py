@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from atlas.agents.base import Deadline
+from atlas.interfaces import Deadline
 from atlas.agents.bash.agent import BashAgent
 from atlas.config import EnvConfig
 from atlas.datasets import Instance

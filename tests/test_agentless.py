@@ -6,7 +6,7 @@ from atlas.agents.agentless import repository as repo
 from atlas.agents.agentless.agent import AgentlessAgent, with_temperature
 from atlas.agents.agentless.answers import (Edit, Location, normalize, parse_edits, parse_files, parse_locations,
                                       parse_script, vote)
-from atlas.agents.base import Deadline
+from atlas.interfaces import Deadline
 from atlas.agents.workspace import Workspace
 from atlas.config import ConfigError, EnvConfig
 from atlas.environments import DockerEnvironment

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from atlas.agents.base import Deadline
+from atlas.interfaces import Deadline
 from atlas.agents.bash.agent import BashAgent, FormatError, parse_action
 from atlas.config import ConfigError, EnvConfig
 from atlas.environments import DockerEnvironment

@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from atlas.agents.base import Deadline
+from atlas.interfaces import Deadline
 from atlas.agents.bash.agent import BashAgent
 from atlas.agents.context import ELIDED, ContextSettings, ContextWindow
 from atlas.agents.conversation import Conversation, ScaffoldSettings

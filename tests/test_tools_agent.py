@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from atlas.agents.base import Deadline
+from atlas.interfaces import Deadline
 from atlas.agents.tools.agent import ToolsAgent
 from atlas.agents.tools.schemas import TOOLS, ToolArgumentError, parse_call
 from atlas.config import CONF_DIR, ConfigError, EnvConfig

@@ -34,13 +34,14 @@ from pydantic import Field
 from atlas.agents.agentless import repository as repo
 from atlas.agents.agentless.answers import (Edit, Location, normalize, parse_edits, parse_files, parse_locations,
                                       parse_script, vote)
-from atlas.agents.base import AgentOutcome, Deadline, Scaffold
+from atlas.agents.base import Scaffold
 from atlas.agents.conversation import Conversation, ScaffoldSettings
 from atlas.agents.observation import record_action, run_action
 from atlas.agents.workspace import Workspace
 from atlas.datasets import Instance
-from atlas.environments import DockerEnvironment, EnvError, ExecResult
+from atlas.environments import EnvError
 from atlas.environments.docker import truncate
+from atlas.interfaces import AgentOutcome, Deadline, Environment, ExecResult
 from atlas.models import Model
 from atlas.records import Status
 from atlas.trajectory import Trajectory
@@ -112,7 +113,7 @@ class AgentlessAgent(Scaffold):
                                     "each repair record in the trajectory says whether it was"}
 
     def run(
-        self, model: Model, env: DockerEnvironment, instance: Instance, trajectory: Trajectory, deadline: Deadline
+        self, model: Model, env: Environment, instance: Instance, trajectory: Trajectory, deadline: Deadline
     ) -> AgentOutcome:
         return Pipeline(self, model, env, instance, Conversation(self.settings, trajectory, deadline)).run()
 
@@ -120,7 +121,7 @@ class AgentlessAgent(Scaffold):
 class Pipeline:
     """One instance's pass through the stages."""
 
-    def __init__(self, agent: AgentlessAgent, model: Model, env: DockerEnvironment, instance: Instance,
+    def __init__(self, agent: AgentlessAgent, model: Model, env: Environment, instance: Instance,
                  chat: Conversation):
         self.settings, self.templates = agent.settings, agent.templates
         self.model, self.env, self.instance, self.chat = model, env, instance, chat

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from pydantic import Field
 
-from atlas.agents.base import AgentOutcome, Deadline, Scaffold
+from atlas.agents.base import Scaffold
 from atlas.agents.conversation import Conversation, ScaffoldSettings
 from atlas.agents.observation import record_action, run_action
 from atlas.datasets import Instance
-from atlas.environments import DockerEnvironment
+from atlas.interfaces import AgentOutcome, Deadline, Environment
 from atlas.models import Model
 from atlas.records import Status
 from atlas.trajectory import Trajectory
@@ -51,7 +51,7 @@ class BashAgent(Scaffold):
     settings_schema = BashAgentConfig
 
     def run(
-        self, model: Model, env: DockerEnvironment, instance: Instance, trajectory: Trajectory, deadline: Deadline
+        self, model: Model, env: Environment, instance: Instance, trajectory: Trajectory, deadline: Deadline
     ) -> AgentOutcome:
         chat = Conversation(self.settings, trajectory, deadline)
         render = self.templates.render

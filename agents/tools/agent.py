@@ -15,13 +15,13 @@ from typing import Any
 
 from pydantic import Field
 
-from atlas.agents.base import AgentOutcome, Deadline, Scaffold
+from atlas.agents.base import Scaffold
 from atlas.agents.conversation import Conversation, ScaffoldSettings
 from atlas.agents.observation import Action, record_action, run_action
 from atlas.agents.tools.schemas import TOOLS, ToolArgumentError, parse_call, tools_sha256
 from atlas.agents.workspace import Workspace
 from atlas.datasets import Instance
-from atlas.environments import DockerEnvironment, ExecResult
+from atlas.interfaces import AgentOutcome, Deadline, Environment, ExecResult
 from atlas.models import Model
 from atlas.models.base import ToolCall
 from atlas.records import Status
@@ -45,7 +45,7 @@ class ToolsAgent(Scaffold):
         return {**super().describe(), "tools_sha256": tools_sha256()}
 
     def run(
-        self, model: Model, env: DockerEnvironment, instance: Instance, trajectory: Trajectory, deadline: Deadline
+        self, model: Model, env: Environment, instance: Instance, trajectory: Trajectory, deadline: Deadline
     ) -> AgentOutcome:
         chat = Conversation(self.settings, trajectory, deadline)
         workspace = Workspace(env)
@@ -63,7 +63,7 @@ class ToolsAgent(Scaffold):
                 chat.add_tool_result(call.id, self._perform(call, env, workspace, chat))
         return chat.meter.outcome
 
-    def _perform(self, call: ToolCall, env: DockerEnvironment, workspace: Workspace, chat: Conversation) -> str:
+    def _perform(self, call: ToolCall, env: Environment, workspace: Workspace, chat: Conversation) -> str:
         """Run one tool call; the returned text is its tool result, an error message included."""
         step = chat.meter.outcome.steps
         try:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 
 import docker
 import docker.errors
 
 from atlas.config import EnvConfig
+from atlas.interfaces import ExecResult
 
 LABEL = "atlas"
 # exit codes of coreutils timeout: TERM sent, then KILL after --kill-after
@@ -34,15 +34,6 @@ class EnvError(RuntimeError):
 
 class ImageMissing(EnvError):
     """The instance's image is not present and could not be pulled; the message says how to get it."""
-
-
-@dataclass
-class ExecResult:
-    output: str
-    exit_code: int
-    duration_s: float
-    timed_out: bool = False
-    truncated: bool = False
 
 
 def docker_client(timeout: int = 300) -> docker.DockerClient:
