@@ -113,7 +113,9 @@ def test_keep_none_and_budget_remove_only_this_runs_unused_images(docker_client,
     source = sample_images[0].image_name()
     refs = [ImageRef(f"i{n}", _tag_copy(docker_client, source, f"{unique}/i{n}:1"), f"{unique}/i{n}:1")
             for n in range(3)]
-    cleanup += [r.local for r in refs]
+    # a tag of the same image that is not one of this run's: it must stay, and with it the image
+    other = _tag_copy(docker_client, source, f"{unique}/not-this-run:1")
+    cleanup += [r.local for r in refs] + [other]
     size = inspect(docker_client, refs[:1])[0].size
     # a budget of two images' worth removes the oldest one only
     removed, busy = apply_keep(docker_client, refs, ImagesConfig(keep="budget", budget_gb=2.5 * size / 1e9))
@@ -125,5 +127,5 @@ def test_keep_none_and_budget_remove_only_this_runs_unused_images(docker_client,
     finally:
         container.remove(force=True)
     assert removed == [refs[2].local] and busy == [refs[1].local]
-    assert docker_client.images.get(source) and docker_client.images.get(BASE_IMAGE)  # shared images stay
+    assert docker_client.images.get(other) and docker_client.images.get(BASE_IMAGE)  # other images stay
     assert apply_keep(docker_client, refs, ImagesConfig(keep="all")) == ([], [])
