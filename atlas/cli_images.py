@@ -24,14 +24,20 @@ or could not be pulled (pull).
 
 
 def _selection(overrides: list[str]):
+    """The composed, validated config of these overrides and the instances `atlas run` would select."""
     from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    from atlas.app import resolve
-    from atlas.config import CONF_DIR
+    from atlas.config import CONF_DIR, ConfigError, validate
     from atlas.datasets import load_instances, select
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        config = resolve(compose("config", overrides=overrides))
+        try:
+            raw = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True, throw_on_missing=True)
+        except OmegaConfBaseException as e:
+            raise ConfigError(f"config key {getattr(e, 'full_key', '') or '?'} must be set: {e}") from None
+    config = validate(raw)
     return config, select(load_instances(config.dataset), config.run)
 
 
