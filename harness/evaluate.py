@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+import docker.errors
+from rich.console import Console
+from rich.markup import escape
+
 from atlas.config import DatasetConfig, HarnessConfig
 from atlas.datasets import resolve_path
 from atlas.rundir import RunDir, atomic_write_text
@@ -91,12 +95,18 @@ def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig
     run_dir.evaluation.mkdir(parents=True, exist_ok=True)
     if graded:
         with contextlib.chdir(run_dir.evaluation):
-            run_evaluation(
-                dataset_name=path, split=dataset.split, instance_ids=[p["instance_id"] for p in graded],
-                predictions_path=str(run_dir.predictions), max_workers=harness.workers, open_file_limit=4096,
-                run_id=harness.run_id, timeout=harness.timeout, rewrite_reports=False, modal=False,
-                report_dir=".", task_repo=path if dataset.source == "task_repo" else None,
-            )
+            try:
+                run_evaluation(
+                    dataset_name=path, split=dataset.split, instance_ids=[p["instance_id"] for p in graded],
+                    predictions_path=str(run_dir.predictions), max_workers=harness.workers, open_file_limit=4096,
+                    run_id=harness.run_id, timeout=harness.timeout, rewrite_reports=False, modal=False,
+                    report_dir=".", task_repo=path if dataset.source == "task_repo" else None,
+                )
+            except docker.errors.DockerException as e:
+                # the engine failed the harness (often its closing summary, after the per-instance reports are
+                # written): what was graded stands, the rest is eval_error, an infrastructure failure
+                Console(stderr=True).print(f"[yellow]warning:[/] the grading harness failed: {escape(str(e))}",
+                                           soft_wrap=True, highlight=False)
     verdicts = {p["instance_id"]: Verdict(False, "infra_error") if p["instance_id"] in infra else
                 _verdict(log_dir / p["instance_id"], p["instance_id"], p["model_patch"] or "") for p in predictions}
     record = {

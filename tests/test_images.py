@@ -80,12 +80,14 @@ def test_pull_gives_up_after_the_configured_tries_and_not_found_is_not_retried(d
             ensure(docker_client, ref, EnvConfig(), fix_command(DatasetConfig(name="f", source="file", path="x.jsonl"), ["x"]))
 
 
-def test_check_and_pull_commands_per_image(docker_client, unique, cleanup, tmp_path):
+def test_check_and_pull_commands_per_image(docker_client, sample_images, unique, cleanup, tmp_path):
     rows = load_task_repo_rows(DatasetConfig(name="s", source="task_repo", path="bundled"))[:3]
     with FakeRegistry(rate_limited=2, unknown=(f"{unique}/gone",)) as registry:
         rows[0]["image"] = f"{registry.address}/{unique}/ok:1"
         rows[1]["image"] = f"{registry.address}/{unique}/gone:1"
-        cleanup.append(rows[0]["image"])
+        rows[2]["image"] = f"{unique}/present:1"  # a tag of this test's own: shared images may be rebuilt meanwhile
+        docker_client.images.get(BASE_IMAGE).tag(f"{unique}/present", "1")
+        cleanup += [rows[0]["image"], rows[2]["image"]]
         dataset = tmp_path / "rows.jsonl"
         dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
         selection = ["dataset=file", f"dataset.path={dataset}"]

@@ -120,3 +120,32 @@ def test_exit_codes_are_documented_where_users_look():
     readme = (REPO_ROOT / "README.md").read_text()
     for code in EXIT_CODES:
         assert f"| {code} |" in readme, code
+
+
+def test_a_harness_that_fails_leaves_eval_error_not_a_crash(tmp_path, monkeypatch):
+    import docker.errors
+    import swebench.harness.run_evaluation as harness
+
+    from atlas.config import HarnessConfig
+    from atlas.harness.evaluate import evaluate_run
+    from atlas.records import InstanceResult, Status
+    from atlas.rundir import RunDir
+
+    run_dir = RunDir(tmp_path / "run")
+    graded, broken = "acme__widgets-1", "acme__widgets-2"
+    run_dir.write_result(InstanceResult(instance_id=graded, status=Status.SUBMITTED, attempts=1,
+                                        submitted_patch=True), "diff --git a/x b/x\n")
+    run_dir.write_result(InstanceResult(instance_id=broken, status=Status.IMAGE_MISSING, attempts=1), "")
+    run_dir.write_predictions("m")
+    calls = []
+
+    def engine_fails(**kwargs):
+        calls.append(kwargs["instance_ids"])
+        raise docker.errors.NotFound("No such container: c8b31cf28156")
+
+    monkeypatch.setattr(harness, "main", engine_fails)
+    verdicts = evaluate_run(run_dir, DatasetConfig(name="f", source="file", path=str(tmp_path / "rows.jsonl")),
+                            HarnessConfig())
+    assert calls == [[graded]]  # the image_missing instance is never handed to the harness
+    assert verdicts[graded].outcome == "eval_error" and verdicts[graded].infra
+    assert verdicts[broken].outcome == "infra_error" and verdicts[broken].infra
