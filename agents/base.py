@@ -61,6 +61,10 @@ class Scaffold(ABC):
         is an AgentOutcome. The patch is taken afterwards from the container.
         """
 
+    def reply_format(self) -> dict[str, str]:
+        """How this scaffold's one-command replies look (`fence`, `submit`), for the scripted backends."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
         """Settings and prompt hashes for the manifest."""
         return {**self.settings.model_dump(), "template_sha256": self.templates.hashes()}

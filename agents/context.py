@@ -1,7 +1,9 @@
 """The token budget of each request, and what to do when the history outgrows it.
 
-Size: about four characters a token, rescaled by the ratio the server reported the last
-time it counted the prompt (`usage.prompt_tokens`), so a backend that reports usage
+Size: the model's exact count when it has one (`Model.count_tokens`: vLLM's /tokenize, the
+same count its backend checks the context window with), else ATLAS's one fallback estimate
+(atlas.models.tokens: four characters a token) rescaled by the ratio the server reported the
+last time it counted the prompt (`usage.prompt_tokens`), so a backend that reports usage
 corrects the estimate and one that does not (scripted, estimated usage) leaves it as is.
 
 Policies when a request would exceed `context_budget`:
@@ -18,13 +20,12 @@ Policies when a request would exceed `context_budget`:
 
 from __future__ import annotations
 
-import json
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
 from atlas.models import ContextLimitError, Usage
-from atlas.models.base import estimate_tokens
+from atlas.models.tokens import estimate_messages
 
 ELIDED = "[output elided]"
 
@@ -35,26 +36,23 @@ class ContextSettings(BaseModel):
     elide_target: float = Field(0.6, gt=0, lt=1, description="Fraction of the budget to elide down to, at once.")
 
 
-def message_text(message: dict[str, Any]) -> str:
-    """The part of a message that costs tokens: its content and any tool calls it makes."""
-    text = str(message.get("content") or "")
-    if message.get("tool_calls"):
-        text += json.dumps(message["tool_calls"], ensure_ascii=False)
-    return text
-
-
 class ContextWindow:
     """Checks each request against the budget and applies the policy (in place) when it does not fit."""
 
-    def __init__(self, settings: ContextSettings):
+    def __init__(self, settings: ContextSettings,
+                 counter: Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], tuple[int, bool]] | None = None):
         self.settings = settings
+        self.counter = counter  # the model's count_tokens: (tokens, exact)
         self.scale = 1.0  # reported / estimated prompt tokens, from the last call that reported usage
 
     def raw_estimate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
-        text = "".join(message_text(m) for m in messages) + (json.dumps(tools) if tools else "")
-        return estimate_tokens(text)
+        return estimate_messages(messages, tools)
 
     def estimate(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> int:
+        if self.counter is not None:
+            tokens, exact = self.counter(messages, tools)
+            if exact:
+                return tokens
         return round(self.raw_estimate(messages, tools) * self.scale)
 
     def calibrate(self, raw_estimate: int, usage: Usage) -> None:

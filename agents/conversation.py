@@ -55,6 +55,8 @@ class Conversation:
         if (status := self.meter.exhausted()) is not None:
             self.meter.end(status)
             return None
+        # exact where the model's server can count (atlas.models.base.Model.count_tokens); else the fallback
+        self.window.counter = getattr(model, "count_tokens", None)
         try:
             elided = self.window.fit(self.messages, self.first_observation, tools)
             if elided:

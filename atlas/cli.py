@@ -18,10 +18,14 @@ commands:
                          (Hydra: `atlas run --help` lists config groups; `-m` runs a sweep)
   evaluate RUN_DIR       grade a run's preds.jsonl with the official swebench harness and print the table
   report DIR             resolved rate with 95% CIs, breakdowns, cost; writes report.json/.html, methodology.md
-  compare DIR DIR [...]  runs (or published results) on their shared instances: McNemar test, warnings
+  compare DIR [DIR ...] [--published SOURCE:ENTRY]  runs (or published results) on their shared instances:
+                         McNemar test, paired interval, discordant ids, comparability verdict
   images build           build the offline base image and the bundled sample-task images
+                         (--dataset FILE: stand-in images of real SWE-bench rows, from local git mirrors)
   images check [overrides]  which images of the selected instances are present / missing, and their size
   images pull [overrides]   pull the missing ones (progress, backs off on rate limits, failures per image)
+  dataset convert IN OUT complete classic SWE-bench rows (image, log_parser, eval_type, eval_script)
+                         into a new .jsonl file the installed harness can grade
   plan [overrides]       estimate weights, KV cache and the largest context for a model preset on a GPU
                          (e.g. `atlas plan model=qwen2.5-coder-14b-awq gpu.vram_gb=16`)
 
@@ -48,6 +52,11 @@ def evaluate_command(args: list[str]) -> None:
         config.harness.workers = options.workers
     if options.timeout:
         config.harness.timeout = options.timeout
+    from atlas.datasets import load_instances, resolve_path
+    from atlas.gradable import check_gradable
+
+    selected = set(manifest["dataset"]["instance_ids"])
+    check_gradable([i for i in load_instances(config.dataset) if i.instance_id in selected], resolve_path(config.dataset))
     figures = grade_and_report(config, options.run_dir.resolve(), manifest["dataset"]["instance_ids"])
     if figures["infra"]:  # not scored: exit as `atlas run` does (atlas.errors)
         err.print(f"{len(figures['infra'])} instance(s) are infrastructure failures, not scored: "
@@ -74,12 +83,17 @@ def compare_command(args: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="atlas compare", description="Compare runs on the instances they share.")
     parser.add_argument("paths", type=Path, nargs="+", metavar="DIR",
                         help="run dirs, sweep dirs, or published results dirs (results/results.json, metadata.yaml)")
+    parser.add_argument("--published", action="append", default=[], metavar="SOURCE:ENTRY",
+                        help="a published per-instance result to pair with: a leaderboards.json (path or URL) and "
+                             "an entry's name or folder, e.g. leaderboards.json:'Claude 4.5 Sonnet'; or an "
+                             "experiments-repo folder (repeatable)")
     parser.add_argument("--html", type=Path, help="also write the comparison, with plots, to this HTML file")
     parser.add_argument("--json", type=Path, help="also write the comparison to this JSON file")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     options = parser.parse_args(args)
-    run_compare(options.paths, make_console(), options.html, options.json, options.seed, options.resamples)
+    run_compare(options.paths, make_console(), options.html, options.json, options.seed, options.resamples,
+                options.published)
 
 
 def images_command(args: list[str]) -> None:
@@ -99,8 +113,17 @@ def images_command(args: list[str]) -> None:
     parser.add_argument("--force", action="store_true", help="rebuild even if present")
     parser.add_argument("--task-repo", default="bundled", help="task repo whose images to build (default: the sample tasks)")
     parser.add_argument("--log-dir", type=Path, default=Path("runs/_images"))
+    parser.add_argument("--dataset", metavar="FILE", help="build stand-ins of the real SWE-bench rows in this "
+                        ".json/.jsonl file ('bundled-real': the rows shipped with ATLAS) instead of task images")
     options = parser.parse_args(args)
     client = docker_client()
+    if options.dataset:
+        from atlas.real_images import build_standin_images
+
+        instances = load_instances(DatasetConfig(name="standins", source="file", path=options.dataset))
+        built = build_standin_images(client, instances, force=options.force, log=err.print)
+        err.print(f"stand-in images: {len(built)} built, {len(instances) - len(built)} already present")
+        return
     err.print(f"base image {BASE_IMAGE}: building with debootstrap if missing (about 2 minutes)...")
     image_id = build_base_image(client, force=options.force)
     err.print(f"base image {BASE_IMAGE}: {image_id}")
@@ -110,6 +133,25 @@ def images_command(args: list[str]) -> None:
     instances = load_instances(dataset)
     built = build_task_images(client, resolve_path(dataset), instances, options.log_dir, force=options.force)
     err.print(f"task images: {len(built)} built, {len(instances) - len(built)} already present")
+
+
+def dataset_command(args: list[str]) -> None:
+    from atlas.dataset_convert import convert_file
+
+    parser = argparse.ArgumentParser(prog="atlas dataset", description="Work on dataset files.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    convert = sub.add_parser("convert", help="complete classic SWE-bench rows into rows the installed harness grades")
+    convert.add_argument("source", metavar="IN", help="a .json/.jsonl/.parquet file or a HuggingFace dataset name")
+    convert.add_argument("out", metavar="OUT", type=Path, help="the new .jsonl file to write (never overwritten)")
+    convert.add_argument("--split", default="test", help="split of a HuggingFace dataset (default: test)")
+    options = parser.parse_args(args)
+    filled = convert_file(options.source, options.out, options.split)
+    counts: dict[str, int] = {}
+    for columns in filled.values():
+        for column in columns:
+            counts[column] = counts.get(column, 0) + 1
+    summary = ", ".join(f"{c} ({n})" for c, n in counts.items()) or "nothing: every row was complete"
+    err.print(f"wrote {len(filled)} row(s) to {options.out}; filled in {summary}")
 
 
 def plan_command(args: list[str]) -> None:
@@ -156,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         with report_errors():
             run_main(rest)
         return
-    handlers = {"evaluate": evaluate_command, "images": images_command, "plan": plan_command,
+    handlers = {"evaluate": evaluate_command, "images": images_command, "plan": plan_command, "dataset": dataset_command,
                 "report": report_command, "compare": compare_command}
     if command not in handlers:
         err.print(f"[bold red]error:[/] unknown command {command!r}\n{USAGE}")

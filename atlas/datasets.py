@@ -11,11 +11,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
 from atlas.config import DatasetConfig, RunSettings, parse_slice
 
 BUNDLED_TASKS = Path(__file__).resolve().parent / "sample_tasks"
+# real SWE-bench rows shipped with ATLAS (their stand-in images: `atlas images build --dataset bundled-real`)
+BUNDLED_REAL = Path(__file__).resolve().parent / "standins" / "instances.jsonl"
 
 
 class DatasetError(ValueError):
@@ -40,6 +42,12 @@ class Instance(BaseModel):
     difficulty: str = ""
     FAIL_TO_PASS: list[str] = []
     PASS_TO_PASS: list[str] = []
+    # the row as loaded, every column kept: grading needs columns the agent never reads
+    _row: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def row(self) -> dict:
+        return self._row
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
@@ -78,6 +86,8 @@ class Instance(BaseModel):
 def resolve_path(config: DatasetConfig) -> str:
     if config.source == "task_repo" and config.path == "bundled":
         return str(BUNDLED_TASKS)
+    if config.source == "file" and config.path == "bundled-real":
+        return str(BUNDLED_REAL)
     if config.source in ("file", "task_repo"):
         return str(Path(config.path).expanduser().resolve())
     return config.path
@@ -96,6 +106,7 @@ def _validate_rows(rows: list[dict], origin: str) -> list[Instance]:
                 f"field '{'.'.join(str(p) for p in err['loc'])}' {err['msg'].lower()}" for err in e.errors()
             )
             raise DatasetError(f"{origin}: instance {name}: {problems}") from None
+        instance._row = dict(row)
         if instance.instance_id in seen:
             raise DatasetError(f"{origin}: instance {name} appears twice")
         seen.add(instance.instance_id)

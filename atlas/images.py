@@ -48,31 +48,37 @@ def image_exists(client: docker.DockerClient, name: str) -> bool:
         return False
 
 
-def build_base_image(client: docker.DockerClient, force: bool = False, mirror: str = DEBIAN_MIRROR) -> str:
-    """Build BASE_IMAGE with debootstrap (needs root and the debootstrap package); return its id."""
-    if image_exists(client, BASE_IMAGE) and not force:
-        return client.images.get(BASE_IMAGE).id
+def build_base_image(client: docker.DockerClient, force: bool = False, mirror: str = DEBIAN_MIRROR,
+                     suite: str = BASE_SUITE, packages: tuple[str, ...] = BASE_PACKAGES) -> str:
+    """Build `atlas-base:<suite>` with debootstrap (needs root and the debootstrap package); return its id.
+
+    The default is BASE_IMAGE (bookworm); the stand-ins of real instances use bullseye's Python 3.9.
+    """
+    base_image, rootfs_image = f"atlas-base:{suite}", f"atlas-rootfs:{suite}"
+    if image_exists(client, base_image) and not force:
+        return client.images.get(base_image).id
     if shutil.which("debootstrap") is None:
         raise EnvError("building the base image needs debootstrap: `apt-get install -y debootstrap`")
     if os.geteuid() != 0:
         raise EnvError("debootstrap needs root: run `sudo atlas images build`")
     with tempfile.TemporaryDirectory(prefix="atlas-rootfs-") as rootfs:
         command = [
-            "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-            BASE_SUITE, rootfs, mirror,
+            "debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
+            suite, rootfs, mirror,
         ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise EnvError(f"debootstrap failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        repository, tag = ROOTFS_IMAGE.split(":")
+        repository, tag = rootfs_image.split(":")
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         try:
             client.api.import_image_from_stream(tar.stdout, repository=repository, tag=tag)
         finally:
             tar.stdout.close()
             tar.wait()
-    client.images.build(fileobj=io.BytesIO(BASE_DOCKERFILE.encode()), tag=BASE_IMAGE, rm=True)
-    return client.images.get(BASE_IMAGE).id
+    dockerfile = BASE_DOCKERFILE.replace(ROOTFS_IMAGE, rootfs_image)
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=base_image, rm=True)
+    return client.images.get(base_image).id
 
 
 def buildx_available() -> bool:

@@ -44,7 +44,8 @@ class Deadline:
 
 @dataclass
 class AgentOutcome:
-    """How a scaffold's run on one instance ended; the patch is taken from the environment afterwards."""
+    """How a scaffold's run on one instance ended; the patch is taken from the environment afterwards,
+    unless the scaffold submitted one itself (mini-swe-agent's protocol: the output after the submit line)."""
 
     status: Status
     steps: int = 0
@@ -53,6 +54,7 @@ class AgentOutcome:
     cost_usd: float = 0.0
     model_seconds: float = 0.0
     message: str = ""
+    patch: str | None = None  # the patch the scaffold submitted itself; None: the runner takes `env.diff`
 
     @property
     def submitted(self) -> bool:
@@ -98,6 +100,10 @@ class Scaffold(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Settings and prompt-template hashes, for the manifest."""
+        ...
+
+    def reply_format(self) -> dict[str, str]:
+        """How its one-command replies look (`fence`, `submit`), for the scripted backends; {} if no such format."""
         ...
 
 

@@ -11,7 +11,13 @@ from atlas.models.base import Usage
 
 
 class Status(str, Enum):
-    """How an instance ended. Agent outcomes first, infrastructure failures last."""
+    """How an instance ended: exactly one of these. Agent outcomes first, infrastructure failures last.
+
+    submitted; the limits that end an agent early -- step_limit, format_error_limit (N
+    malformed turns in a row), context_limit, cost_limit (the budget), timeout (the wall
+    clock), repetition (the same command N times in a row); then model_error, env_error
+    and error (ATLAS itself), which are retried and reported apart.
+    """
 
     SUBMITTED = "submitted"
     STEP_LIMIT = "step_limit"
@@ -19,6 +25,7 @@ class Status(str, Enum):
     CONTEXT_LIMIT = "context_limit"
     COST_LIMIT = "cost_limit"
     TIMEOUT = "timeout"
+    REPETITION = "repetition"  # the same command `agent.repetition_limit` times in a row: a loop, stopped early
     IMAGE_MISSING = "image_missing"  # the instance's image is absent and could not be pulled or built
     ENV_ERROR = "env_error"
     MODEL_ERROR = "model_error"

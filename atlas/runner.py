@@ -24,6 +24,7 @@ from atlas.datasets import Instance, load_instances, resolve_path, select
 from atlas.environments import DockerEnvironment, EnvError, ImageMissing, docker_client
 from atlas.environments.docker import remove_labeled
 from atlas.executors import make_executor
+from atlas.gradable import check_gradable
 from atlas.image_store import ensure, fix_command, image_ref
 from atlas.images import build_task_images
 from atlas.interfaces import Deadline, Scaffold, ScaffoldFactory
@@ -73,7 +74,7 @@ def _attempt(session: Session, instance: Instance, trajectory: Trajectory) -> tu
         trajectory.record("start", instance_id=instance.instance_id, image=env.image, image_id=env.image_id)
         model = session.model.for_instance(instance)
         outcome = session.agent.run(model, env, instance, trajectory, Deadline(settings.run.timeout))
-        patch = env.diff(instance.base_commit)
+        patch = outcome.patch if outcome.patch is not None else env.diff(instance.base_commit)
         trajectory.record("end", status=outcome.status.value, steps=outcome.steps, message=outcome.message)
     result = InstanceResult(
         instance_id=instance.instance_id, status=outcome.status, attempts=0, steps=outcome.steps,
@@ -133,7 +134,8 @@ def solve_on_node(config: dict, instance: dict, run_dir: str, session_id: str,
     """A Ray task: run one instance on this node; return its files (name -> text)."""
     settings = validate(config)
     agent = make_scaffold(settings.agent.model_dump())
-    model = MeteredModel(make_model(settings.model.model_dump(), scaffold=agent.name, gpu=settings.gpu))
+    model = MeteredModel(make_model(settings.model.model_dump(), scaffold=agent.name, gpu=settings.gpu,
+                                    reply_format=agent.reply_format()))
     with tempfile.TemporaryDirectory(prefix="atlas-node-") as scratch:
         model.open(Path(scratch))
         try:
@@ -213,9 +215,12 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
     """One session of the run at `run_path` (created or resumed), driving the scaffold `make_scaffold` builds."""
     # bad input fails here, before the run directory or any container exists
     instances = select(load_instances(config.dataset), config.run)
+    if config.run.evaluate and config.harness.enabled:  # refuse what cannot be graded before any work
+        check_gradable(instances, resolve_path(config.dataset))
     agent = make_scaffold(config.agent.model_dump())
     limiter = threading.BoundedSemaphore(config.run.max_inflight_requests) if config.run.max_inflight_requests else None
-    model = MeteredModel(make_model(config.model.model_dump(), scaffold=agent.name, gpu=config.gpu), limiter)
+    model = MeteredModel(make_model(config.model.model_dump(), scaffold=agent.name, gpu=config.gpu,
+                                    reply_format=agent.reply_format()), limiter)
     client = docker_client()
     run_dir = RunDir(run_path)
     with run_dir.lock():

@@ -1,8 +1,12 @@
 """`atlas compare`: two or more results on the instances they share, with a paired test.
 
 Sides are run directories, sweep directories (each member is a side) or published
-SWE-bench results (experiments-repo format). Runs are compared on the intersection
-of their instance sets; a published side takes that intersection as its universe.
+SWE-bench results: the experiments-repo format, or `--published SOURCE:ENTRY` (a
+leaderboard entry's per-instance results, or an experiments folder; harness/published.py).
+Runs are compared on the intersection of their instance sets; a published side takes
+that intersection as its universe, cut to the instances it lists when it lists every
+instance it ran (a leaderboard entry). A run paired with a published side also gets a
+comparability verdict, fact by fact.
 Each pair gets the exact McNemar test on its discordant instances and a paired
 bootstrap interval of the rate difference. Anything that makes the numbers not
 comparable (instance sets, dataset, split, harness, scaffold, limits, attempts) is
@@ -12,7 +16,7 @@ printed first and loudly.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -20,9 +24,11 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from atlas.records import Status
 from atlas.rundir import atomic_write_text
 from atlas.harness import stats
 from atlas.harness.methodology import Item, differences
+from atlas.harness.published import Check, published_side, verdict
 from atlas.harness.report import (
     ReportError,
     RunReport,
@@ -64,6 +70,15 @@ class Comparison:
     unknowns: list[str]  # comparability items some side did not record
     notes: list[str]  # how the universe was chosen, and each side's own warnings
     cards: dict[str, list[Item]]
+    verdicts: list[Verdict] = field(default_factory=list)  # one per (run, published side)
+
+
+@dataclass
+class Verdict:
+    run: str
+    published: str
+    overall: str  # comparable | not comparable | comparable as far as recorded
+    checks: list[Check]
 
 
 def _ids(ids: set[str]) -> str:
@@ -96,8 +111,8 @@ def pair(first: Side, second: Side, shared: list[str], seed: int, resamples: int
     )
 
 
-def load_sides(paths: list[Path]) -> list[Side]:
-    sides = [side for path in paths for side in load_path(path)[1]]
+def load_sides(paths: list[Path], published: list[str] = ()) -> list[Side]:
+    sides = [side for path in paths for side in load_path(path)[1]] + [published_side(spec) for spec in published]
     if len(sides) < 2:
         raise ReportError("compare needs at least two sides: pass two or more run dirs, a sweep dir, "
                           "or a run dir and a published results dir")
@@ -107,23 +122,41 @@ def load_sides(paths: list[Path]) -> list[Side]:
     return unique_labels(sides)
 
 
-def compare(paths: list[Path], seed: int = stats.SEED, resamples: int = stats.RESAMPLES) -> Comparison:
+def complete_side_notes(runs: list[Side], complete: list[Side], shared: set[str]) -> list[str]:
+    """What pairing with a side that lists every instance it ran left out of the runs."""
+    notes = []
+    for side in complete:
+        missing = set.intersection(*(set(r.rows) for r in runs)) - set(side.published)
+        if missing:
+            notes.append(f"{side.label}: paired on the {len(shared)} instance(s) both have; {len(missing)} of the "
+                         f"run(s)' instance(s) are not in its results and are left out: {_ids(missing)}")
+    return notes
+
+
+def compare(paths: list[Path], seed: int = stats.SEED, resamples: int = stats.RESAMPLES,
+            published: list[str] = ()) -> Comparison:
     """Load every side, restrict to the shared instances, test each pair, collect the warnings."""
-    sides = load_sides(paths)
+    sides = load_sides(paths, published)
     runs = [s for s in sides if s.kind == "run"]
-    shared_set = set.intersection(*(set(s.rows) for s in runs))
+    complete = [s for s in sides if s.kind == "published" and s.complete]
+    shared_set = set.intersection(*(set(s.rows) for s in runs), *(set(s.published) for s in complete))
     if not shared_set:
-        raise ReportError("the runs share no instance: " + "; ".join(f"{s.label}: {_ids(set(s.rows))}" for s in runs))
+        raise ReportError("the sides share no instance: " + "; ".join(
+            f"{s.label}: {_ids(set(s.rows) or set(s.published))}" for s in runs + complete))
     shared = sorted(shared_set)
     sides = [adopt_universe(s, shared) if s.kind == "published" else s for s in sides]
     cards = {s.label: s.card for s in sides}
     differing, unknowns = differences(cards)
     reports = [build_report(s, shared, seed, resamples) for s in sides]
+    verdicts = [Verdict(r.label, p.label, *verdict(r, p)) for r in runs for p in sides if p.kind == "published"]
     return Comparison(
         title="ATLAS compare: " + " vs ".join(s.label for s in sides), shared=shared, reports=reports,
         pairs=[pair(a, b, shared, seed, resamples) for a, b in combinations(sides, 2)],
         warnings=instance_set_warning(runs, shared_set) + differing, unknowns=unknowns,
-        notes=[f"{r.label}: {w}" for r in reports for w in r.warnings], cards=cards,
+        notes=complete_side_notes(runs, complete, shared_set)
+        + [f"{r.label}: {w}" for r in reports for w in r.warnings
+           if not (r.label in {c.label for c in complete} and "universe" in w)],
+        cards=cards, verdicts=verdicts,
     )
 
 
@@ -137,6 +170,30 @@ def pairs_table(comparison: Comparison) -> Table:
     return table
 
 
+def status_table(comparison: Comparison) -> Table:
+    """Exit statuses side by side: per side, how many instances ended so and how many of those resolved."""
+    table = Table(title="how instances ended (exit status): instances, resolved among them", title_justify="left")
+    table.add_column("exit status")
+    for report in comparison.reports:
+        table.add_column(report.label, justify="right")
+    counts = [{r.group.removeprefix("status: "): r for r in report.by_status} for report in comparison.reports]
+    order = [s.value for s in Status] + ["unfinished", "unknown"]
+    for status in sorted({k for c in counts for k in c}, key=lambda k: order.index(k) if k in order else len(order)):
+        table.add_row(status, *(f"{c[status].n} ({c[status].resolved})" if status in c else "0" for c in counts))
+    return table
+
+
+VERDICT_STYLES = {"comparable": "green", "comparable as far as recorded": "yellow", "not comparable": "bold red"}
+CHECK_MARKS = {"same": "[green]same[/]", "differs": "[bold red]DIFFERS[/]", "unknown": "[yellow]unknown[/]"}
+
+
+def print_verdicts(comparison: Comparison, console: Console) -> None:
+    for v in comparison.verdicts:
+        lines = [f"{CHECK_MARKS[c.state]}  {c.words}" for c in v.checks]
+        console.print(Panel("\n".join(lines), title=f"comparability verdict: {v.run} vs {v.published}: "
+                            f"{v.overall.upper()}", style=VERDICT_STYLES[v.overall], title_align="left"))
+
+
 def print_comparison(comparison: Comparison, console: Console) -> None:
     c = comparison
     if c.warnings:
@@ -144,7 +201,9 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     print_warnings(console, c.unknowns)
     for note in c.notes:
         console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
+    print_verdicts(c, console)
     console.print(summary_table(c.reports, f"side by side on the {len(c.shared)} shared instance(s)"))
+    console.print(status_table(c))
     console.print(pairs_table(c))
     for p in c.pairs:
         for winner, ids in ((p.first, p.only_first), (p.second, p.only_second)):
@@ -157,9 +216,9 @@ def comparison_json(comparison: Comparison) -> str:
 
 
 def run_compare(paths: list[Path], console: Console, html: Path | None, json_path: Path | None,
-                         seed: int, resamples: int) -> Comparison:
+                         seed: int, resamples: int, published: list[str] = ()) -> Comparison:
     """`atlas compare`: print the comparison, and write --html / --json when asked."""
-    comparison = compare(paths, seed, resamples)
+    comparison = compare(paths, seed, resamples, published)
     print_comparison(comparison, console)
     if html is not None:
         from atlas.harness.html import compare_page

@@ -272,6 +272,9 @@ def compare_page(comparison: Comparison) -> str:
         for p in c.pairs)
     body = [boxes([f"NOT COMPARABLE: {w}" for w in c.warnings], "alarm"), boxes(c.unknowns, "warn"),
             boxes(c.notes, "note"),
+            *(boxes([f"comparability verdict, {v.run} vs {v.published}: {v.overall.upper()}"]
+                    + [check.words for check in v.checks if check.state != "same"], "alarm" if v.overall == "not comparable"
+                    else "warn") for v in c.verdicts),
             f"<h2>Side by side on the {len(c.shared)} shared instance(s)</h2>", summary_html(c.reports),
             "<h2>Paired comparison (exact McNemar test on the discordant instances)</h2>",
             table(["A", "B", "both", "only A", "only B", "neither", "A - B", "paired bootstrap 95% CI",

@@ -131,6 +131,16 @@ def _cost_limit(value: Any) -> str | None:
     return "none (0)" if value in (0, 0.0) else show(value)
 
 
+def _mini(agent: dict) -> str | None:
+    """The mini-swe-agent protocol version (major.minor: what changes prompts and rules) of agent=mini;
+    'none' for another scaffold, so that comparing two of those does not flag it as unknown."""
+    version = lookup(agent, "mini_swe_agent.version")
+    if version is _MISSING:
+        name = lookup(agent, "name")
+        return None if name is _MISSING else f"none (scaffold {name})"
+    return ".".join(str(version).lstrip("v").split(".")[:2])
+
+
 def _config_changes(manifest: dict) -> str:
     changes = manifest.get("config_changes") or []
     if not changes:
@@ -178,6 +188,8 @@ def run_card(manifest: dict, harness: dict | None, attempts: list[int]) -> list[
         Item(m, "pricing", show(lookup(model, "pricing"))),
         Item(s, "scaffold", show(lookup(agent, "name")), True),
         Item(s, "prompt templates (sha256)", show(lookup(agent, "template_sha256")), True),
+        Item(s, "mini-swe-agent (major.minor)", _mini(agent), True),
+        Item(s, "mini-swe-agent version and config", show(lookup(agent, "mini_swe_agent"))),
         Item(s, "format error limit", show(lookup(agent, "format_error_limit")), True),
         Item(s, "command timeout (s)", show(lookup(agent, "command_timeout")), True),
         Item(s, "context budget (prompt tokens)", show(lookup(agent, "context_budget")), True),

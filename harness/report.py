@@ -81,6 +81,7 @@ class Side:
     card: list[Item]
     manifest: dict = field(default_factory=dict)
     published: dict[str, str] = field(default_factory=dict)  # published: every listed id -> its outcome
+    complete: bool = False  # published: it lists every instance it ran (a leaderboard entry's per-instance details)
     warnings: list[str] = field(default_factory=list)
 
 

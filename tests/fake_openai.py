@@ -1,10 +1,14 @@
 """A local stand-in for an OpenAI-compatible server (vLLM, llama.cpp, SGLang): the wire format, not a model.
 
-It serves GET /v1/models, POST /v1/chat/completions (JSON or server-sent-event streams,
-text or tool calls, usage with cached-token details) and vLLM's POST /tokenize. Answers
+It serves GET /v1/models (with vLLM's `max_model_len`), POST /v1/chat/completions (JSON or
+server-sent-event streams, text or tool calls, usage with cached-token details only when
+`--enable-prompt-tokens-details` is on, as vLLM does) and vLLM's POST /tokenize. Answers
 come from a queue the test fills; `fail_next` makes the next requests fail the way real
-servers do (429, 500, a context-length 400), and `delay_s` slows every answer down.
-Run as a script it is also the stand-in for `vllm serve` (see `main`).
+servers do (429, 500), and `delay_s` slows every answer down. Over-long requests get vLLM
+0.26's own messages and error bodies: the serving layer's 400s, or (`overflow="engine"`) the
+V1 engine's "decoder prompt" error, which a stream reports as an error event after its 200.
+Run as a script it is also the stand-in for `vllm serve` (see `main`), with vLLM's log lines
+for start, a port already in use and a failed engine start.
 """
 
 from __future__ import annotations
@@ -18,8 +22,14 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-CONTEXT_ERROR = ("This model's maximum context length is {limit} tokens. However, you requested {asked} tokens "
-                 "in the messages, Please reduce the length of the messages.")
+# vLLM 0.26's texts (vllm/entrypoints/openai serving layer and vllm/v1/engine input processing)
+PROMPT_TOO_LONG = ("This model's maximum context length is {limit} tokens. However, your request has {prompt} "
+                   "input tokens. Please reduce the length of the input messages.")
+MAX_TOKENS_TOO_LARGE = ("'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. This model's maximum "
+                        "context length is {limit} tokens and your request has {prompt} input tokens "
+                        "({max_tokens} > {limit} - {prompt}). (parameter=max_tokens, value={max_tokens})")
+DECODER_PROMPT_TOO_LONG = ("The decoder prompt (length {prompt}) is longer than the maximum model length of {limit}. "
+                           "Make sure that `max_model_len` is no smaller than the number of text tokens.")
 
 
 def count_tokens(messages: list[dict]) -> int:
@@ -27,13 +37,28 @@ def count_tokens(messages: list[dict]) -> int:
     return sum(len(str(m.get("content") or "")) for m in messages) // 4
 
 
+def tools_tokens(tools: list[dict] | None) -> int:
+    return len(json.dumps(tools)) // 4 if tools else 0
+
+
+def error_body(message: str, kind: str, code: int, param: str | None = None) -> dict:
+    """vLLM's ErrorResponse: the OpenAI shape, {"error": {...}}."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
 class FakeOpenAIServer:
-    def __init__(self, model: str = "fake-coder", port: int = 0, max_model_len: int = 32768):
+    def __init__(self, model: str = "fake-coder", port: int = 0, max_model_len: int = 32768,
+                 prompt_tokens_details: bool = True):
         self.model = model
         self.max_model_len = max_model_len
+        self.prompt_tokens_details = prompt_tokens_details  # vLLM: only with --enable-prompt-tokens-details
+        self.overflow = "serving"  # or "engine": the V1 engine's decoder-prompt error, in the stream
+        self.prefix_caching = False  # when on, cached tokens are the prompt's shared start with the last request
+        self.sampling_defaults: dict[str, Any] = {}  # from a generation config (vLLM's --generation-config auto)
+        self._last_prompt = ""
         self.answers: deque[dict[str, Any]] = deque()
         self.requests: list[dict[str, Any]] = []
-        self.failures: deque[int] = deque()
+        self.failures: deque[tuple[int, str]] = deque()
         self.delay_s = 0.0
         self.cached_tokens = 0
         self.die_after: int | None = None  # completions served before the server "crashes"
@@ -58,14 +83,41 @@ class FakeOpenAIServer:
     def answer(self, content: str = "", tool_calls: list[dict] | None = None, completion_tokens: int = 7) -> None:
         self.answers.append({"content": content, "tool_calls": tool_calls or [], "completion_tokens": completion_tokens})
 
-    def fail_next(self, status: int, times: int = 1) -> None:
-        self.failures.extend([status] * times)
+    def fail_next(self, status: int, times: int = 1, message: str | None = None) -> None:
+        self.failures.extend([(status, message or f"injected {status}")] * times)
+
+    def overflow_error(self, body: dict) -> tuple[str, str | None] | None:
+        """(message, param) of vLLM's refusal of an over-long request, or None when it fits."""
+        prompt, limit, max_tokens = count_tokens(body["messages"]), self.max_model_len, body.get("max_tokens")
+        if limit is None:  # a server with no window of its own
+            return None
+        if self.overflow == "engine" and prompt >= limit:
+            return DECODER_PROMPT_TOO_LONG.format(prompt=prompt, limit=limit), None
+        if prompt >= limit:
+            return PROMPT_TOO_LONG.format(prompt=prompt, limit=limit), None
+        if max_tokens and prompt + max_tokens > limit:
+            return MAX_TOKENS_TOO_LARGE.format(max_tokens=max_tokens, limit=limit, prompt=prompt), "max_tokens"
+        return None
+
+    def applied_sampling(self, body: dict) -> dict[str, Any]:
+        """What vLLM samples with: the request's values, else the generation config's, else vLLM's own."""
+        return {k: body.get(k, self.sampling_defaults.get(k, neutral)) for k, neutral in VLLM_NEUTRAL.items()}
+
+    def _prefix_hit(self, messages: list[dict]) -> int:
+        text = "".join(str(m.get("content") or "") for m in messages)
+        shared = 0
+        if self.prefix_caching:
+            for a, b in zip(self._last_prompt, text):
+                if a != b:
+                    break
+                shared += 1
+        self._last_prompt = text
+        return shared // 4
 
     def _completion(self, body: dict) -> tuple[int, dict]:
         prompt = count_tokens(body["messages"])
-        if prompt + (body.get("max_tokens") or 0) > self.max_model_len:
-            message = CONTEXT_ERROR.format(limit=self.max_model_len, asked=prompt + body.get("max_tokens", 0))
-            return 400, {"object": "error", "message": message, "type": "BadRequestError", "code": 400}
+        if (refused := self.overflow_error(body)) is not None:
+            return 400, error_body(refused[0], "BadRequestError", 400, refused[1])
         answer = self.answers.popleft() if self.answers else {"content": "", "tool_calls": [], "completion_tokens": 1}
         message: dict[str, Any] = {"role": "assistant", "content": answer["content"] or None}
         if answer["tool_calls"]:
@@ -73,9 +125,11 @@ class FakeOpenAIServer:
                 {"id": f"call_{i}", "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
                 for i, c in enumerate(answer["tool_calls"])
             ]
+        cached = self.cached_tokens or self._prefix_hit(body["messages"])
         usage = {"prompt_tokens": prompt, "completion_tokens": answer["completion_tokens"],
                  "total_tokens": prompt + answer["completion_tokens"],
-                 "prompt_tokens_details": {"cached_tokens": min(self.cached_tokens, prompt)}}
+                 "prompt_tokens_details": ({"cached_tokens": min(cached, prompt)}
+                                           if self.prompt_tokens_details else None)}
         finish = "tool_calls" if answer["tool_calls"] else "stop"
         return 200, {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
                      "model": self.model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
@@ -99,9 +153,13 @@ class FakeOpenAIServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/") == "/v1/models":
+                if self.path == "/debug/requests":
+                    self._send(200, {"requests": [{**r, "applied_sampling": server.applied_sampling(r["body"])}
+                                                  for r in server.requests]})
+                elif self.path.rstrip("/") == "/v1/models":
                     self._send(200, {"object": "list", "data": [
-                        {"id": server.model, "object": "model", "owned_by": "atlas-tests", "max_model_len": server.max_model_len}]})
+                        {"id": server.model, "object": "model", "created": int(time.time()), "owned_by": "vllm",
+                         "root": server.model, "parent": None, "max_model_len": server.max_model_len}]})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
 
@@ -110,8 +168,9 @@ class FakeOpenAIServer:
                 server.requests.append({"path": self.path, "body": body,
                                         "headers": {k.lower(): v for k, v in self.headers.items()}})
                 if self.path == "/tokenize":
-                    count = count_tokens(body.get("messages", []))
-                    return self._send(200, {"count": count, "max_model_len": server.max_model_len, "tokens": []})
+                    count = count_tokens(body.get("messages", [])) + tools_tokens(body.get("tools"))
+                    return self._send(200, {"count": count, "max_model_len": server.max_model_len, "tokens": [],
+                                            "token_strs": None})
                 if server.die_after is not None and server.completions() > server.die_after:
                     self.connection.close()  # no answer, and no server from now on
                     threading.Thread(target=server.stop, daemon=True).start()
@@ -119,12 +178,22 @@ class FakeOpenAIServer:
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 if server.failures:
-                    status = server.failures.popleft()
-                    return self._send(status, {"error": {"message": f"injected {status}", "type": "server_error", "code": status}})
+                    status, message = server.failures.popleft()
+                    return self._send(status, error_body(message, "server_error", status))
+                if body.get("stream") and server.overflow == "engine" and (refused := server.overflow_error(body)):
+                    return self._stream_error(refused[0])  # V1: the engine refuses after the 200 went out
                 status, payload = server._completion(body)
                 if status != 200 or not body.get("stream"):
                     return self._send(status, payload)
                 self._stream(payload)
+
+            def _stream_error(self, message: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(f"data: {json.dumps(error_body(message, 'BadRequestError', 400))}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
 
             def _stream(self, payload: dict) -> None:
                 self.send_response(200)
@@ -151,23 +220,84 @@ class FakeOpenAIServer:
         return Handler
 
 
-def main(argv: list[str]) -> None:
-    """Stand-in for `vllm serve MODEL --port P ...`: logs its arguments, serves until SIGTERM.
+QWEN_GENERATION_CONFIG = {"repetition_penalty": 1.05, "temperature": 0.7, "top_k": 20, "top_p": 0.8}
+VLLM_NEUTRAL = {"repetition_penalty": 1.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0,
+                "presence_penalty": 0.0, "frequency_penalty": 0.0}
 
-    Reads the answers to give from the file named by --answers (JSON list of strings), if any.
+
+def vllm_log(level: str, where: str, text: str, process: str = "APIServer pid=1") -> None:
+    print(f"({process}) {level} {time.strftime('%m-%d %H:%M:%S')} [{where}] {text}", flush=True)
+
+
+def kv_cache_failure(max_model_len: int) -> None:
+    """What vLLM 0.26 logs when the KV cache cannot hold one request of max_model_len, then exits 1."""
+    engine = "EngineCore_DP0 pid=2"
+    cause = (f"ValueError: To serve at least one request with the model's max seq len ({max_model_len}), 3.00 GiB KV "
+             "cache is needed, which is larger than the available KV cache memory (2.50 GiB). Based on the available "
+             "memory, the estimated maximum model length is 16400. Try increasing `gpu_memory_utilization` or "
+             "decreasing `max_model_len` when initializing the engine.")
+    vllm_log("INFO", "gpu_worker.py:298", "Available KV cache memory: 2.50 GiB", engine)
+    vllm_log("ERROR", "core.py:708", "EngineCore failed to start.", engine)
+    vllm_log("ERROR", "core.py:708", "Traceback (most recent call last):", engine)
+    for depth in range(20):
+        vllm_log("ERROR", "core.py:708", f'  File "/venv/vllm/v1/engine/core.py", line {100 + depth}, in frame{depth}', engine)
+    vllm_log("ERROR", "core.py:708", cause, engine)
+    print("Process EngineCore_DP0:\nTraceback (most recent call last):", flush=True)
+    for depth in range(20):
+        print(f'  File "/venv/vllm/v1/engine/core.py", line {200 + depth}, in frame{depth}', flush=True)
+    print(cause, flush=True)
+    print("Traceback (most recent call last):", flush=True)
+    for depth in range(10):
+        print(f'  File "/venv/vllm/v1/engine/utils.py", line {300 + depth}, in wait_for_engine_startup', flush=True)
+    print("RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}", flush=True)
+    sys.exit(1)
+
+
+def main(argv: list[str]) -> None:
+    """Stand-in for `vllm serve MODEL --port P ...`: vLLM's arguments and log lines, serves until SIGTERM.
+
+    Honours --served-model-name, --max-model-len, --enable-prompt-tokens-details,
+    --no-enable-prefix-caching and --generation-config (default auto: the model's sampling
+    defaults apply to what a request leaves unset, as vLLM logs). Stand-in-only flags:
+    --answers FILE (JSON list of answers), --startup-delay S, --startup-log-every S (log lines
+    while starting), --fail-kv-cache (vLLM's failed engine start). GET /debug/requests returns
+    each request with the sampling it got.
     """
     args = argv[1:] if argv and argv[0] == "serve" else argv
     model = args[0]
-    port = int(args[args.index("--port") + 1])
-    name = args[args.index("--served-model-name") + 1] if "--served-model-name" in args else model
-    server = FakeOpenAIServer(model=name, port=port)
-    if "--answers" in args:
-        for text in json.loads(open(args[args.index("--answers") + 1]).read()):
-            server.answer(text)
+
+    def value(flag: str, default: str | None = None) -> str | None:
+        return args[args.index(flag) + 1] if flag in args else default
+
+    port = int(value("--port"))
+    name = value("--served-model-name", model)
+    max_model_len = int(value("--max-model-len", "32768"))
+    generation_config = value("--generation-config", "auto")
     print(f"stand-in vllm: args {' '.join(argv)}", flush=True)
+    vllm_log("INFO", "api_server.py:1896", f"vLLM API server version 0.26.0")
+    delay = float(value("--startup-delay", "0"))
+    every = float(value("--startup-log-every", "0"))
+    ends = time.monotonic() + delay
+    while time.monotonic() < ends:  # a real server loads weights and compiles before it answers
+        time.sleep(min(every or delay, max(0.0, ends - time.monotonic())))
+        if every:
+            vllm_log("INFO", "weight_utils.py:449", "Loading safetensors checkpoint shards: progress", "EngineCore_DP0 pid=2")
+    if "--fail-kv-cache" in args:
+        kv_cache_failure(max_model_len)
+    server = FakeOpenAIServer(model=name, port=port, max_model_len=max_model_len,
+                              prompt_tokens_details="--enable-prompt-tokens-details" in args)
+    server.prefix_caching = "--no-enable-prefix-caching" not in args  # vLLM V1 caches prefixes by default
+    if generation_config == "auto":
+        server.sampling_defaults = dict(QWEN_GENERATION_CONFIG)
+        vllm_log("WARNING", "model.py:1487", "Default sampling parameters have been overridden by the model's Hugging "
+                 "Face generation config recommended from the model creator. If this is not intended, please relaunch "
+                 "vLLM instance with `--generation-config vllm`.")
+        vllm_log("INFO", "serving_chat.py:137", f"Using default chat sampling params from model: {QWEN_GENERATION_CONFIG}")
+    if "--answers" in args:
+        for text in json.loads(open(value("--answers")).read()):
+            server.answer(text)
     signal.signal(signal.SIGTERM, lambda *_: (print("stand-in vllm: SIGTERM, shutting down", flush=True), sys.exit(0)))
-    delay = float(args[args.index("--startup-delay") + 1]) if "--startup-delay" in args else 0.0
-    time.sleep(delay)  # a real server loads weights before it answers
+    vllm_log("INFO", "api_server.py:1428", f"Starting vLLM API server 0 on http://127.0.0.1:{port}")
     print(f"stand-in vllm: serving on {port}", flush=True)
     server.httpd.serve_forever()
 

@@ -29,6 +29,7 @@ def test_vllm_attached_run_accounts_tokens_and_cost(server, sample_images, tmp_p
         server.answer(turn("look around", "ls"), completion_tokens=20)
         server.answer(turn("done", SUBMIT), completion_tokens=10)
     server.cached_tokens = 100
+    server.max_model_len = 24576  # what the server enforces; the vllm preset says nothing, a model preset 32768
     server.fail_next(429)  # rate limited once: retried, not an error
     done = run_vllm(server, tmp_path, ids, "run.evaluate=false")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -45,6 +46,10 @@ def test_vllm_attached_run_accounts_tokens_and_cost(server, sample_images, tmp_p
     assert totals["usage"]["cached_prompt_tokens"] == 4 * 100 and totals["usage"]["estimated"] is False
     assert totals["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in statuses)) and totals["cost_usd"] > 0
     assert manifest["model"]["server_models"][0]["id"] == "fake-coder"
+    assert manifest["model"]["context_window"] == 24576
+    sampling = manifest["model"]["sampling"]  # every knob, sent with each request, so what vLLM applied
+    assert all(served[-1]["body"][knob] == value for knob, value in sampling.items())
+    assert {"temperature", "top_p", "top_k", "min_p", "repetition_penalty", "max_tokens", "seed"} <= set(sampling)
     entries = read_jsonl(run_dir / "instances" / ids[0] / "trajectory.jsonl")
     assistant = [e for e in entries if e.get("role") == "assistant"]
     assert assistant[0]["usage"]["completion_tokens"] == 20 and assistant[0]["latency_s"] > 0

@@ -96,3 +96,10 @@ def test_instance_wall_clock_timeout(docker_client, instance, tmp_path):
     # commands are cut to the time left (whole seconds), so the 3 s budget holds: no 30 s sleep ran out
     assert time.monotonic() - started < 20
     assert all(e["timed_out"] for e in entries if e["kind"] == "action")
+
+
+def test_a_repetition_loop_is_stopped_early(docker_client, instance, tmp_path):
+    turns = [turn("look", "ls")] * 10
+    outcome, entries, _ = drive(docker_client, instance, tmp_path, turns, repetition_limit=3)
+    assert outcome.status is Status.REPETITION and outcome.steps == 3 and "3 times in a row: ls" in outcome.message
+    assert [e["command"] for e in entries if e["kind"] == "action"] == ["ls", "ls"]  # the third never ran

@@ -62,7 +62,7 @@ def test_cli_help_lists_groups_and_options():
     assert done.returncode == 0
     models = next(line for line in done.stdout.splitlines() if line.startswith("model: "))
     assert {"gold", "empty", "scripted", "vllm", "claude-sonnet"} <= set(models[7:].split(", "))
-    for text in ("dataset: file, sample, task_repo, verified", "instance_regex", "workers:"):
+    for text in ("dataset: file, real, sample, task_repo, verified", "instance_regex", "workers:"):
         assert text in done.stdout
     top = atlas("--help")
     assert "evaluate RUN_DIR" in top.stdout and "images build" in top.stdout

@@ -126,6 +126,22 @@ def test_meter_counts_format_errors_and_cuts_command_timeouts_to_the_deadline():
     assert meter(deadline_s=-5).command_timeout() == 1
 
 
+def test_format_errors_end_the_instance_only_when_consecutive():
+    m = meter(format_error_limit=1)
+    assert m.format_error() is False
+    assert m.act("ls") is None  # a well-formed action starts the count again
+    assert m.format_error() is False and m.format_error() is True
+    assert m.outcome.format_errors == 3  # the total is still reported
+
+
+def test_the_same_command_n_times_in_a_row_is_a_repetition_loop():
+    m = meter(repetition_limit=3)
+    assert [m.act(c) for c in ("ls", "ls", "cat a", "ls", "ls")] == [None] * 5
+    assert m.act("ls") is Status.REPETITION and m.repeats == 3
+    never = meter(repetition_limit=0)
+    assert all(never.act("ls") is None for _ in range(50))
+
+
 class StandInEnv:
     """Only the loop is under test: commands echo a fixed output; `echo ATLAS_SUBMIT` submits."""
 

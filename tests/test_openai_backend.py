@@ -85,15 +85,63 @@ def test_client_error_is_not_retried(server):
     assert len([r for r in server.requests if r["path"].endswith("/chat/completions")]) == 1
 
 
-def test_context_limit_from_the_server_and_from_counting(server):
+def test_the_context_window_is_the_servers_max_model_len(server):
+    """The config says 32768; the server enforces 1000: the pre-check and the manifest use 1000."""
     server.max_model_len = 1000
-    with pytest.raises(ContextLimitError, match="maximum context length is 1000"):
-        model_for(server, max_tokens=900).query(MESSAGES)
-    # counted before sending: nothing reaches the server
+    model = model_for(server, max_tokens=900, context_window=32768, tokenize_endpoint=True)
+    described = model.describe()
+    assert (described["context_window"], described["context_window_configured"]) == (1000, 32768)
+    assert described["context_window_source"] == "server /v1/models max_model_len"
     sent = len(server.requests)
-    with pytest.raises(ContextLimitError, match="the prompt is 200 tokens; with max_tokens 900 it exceeds the context window of 1000"):
-        model_for(server, max_tokens=900, context_window=1000, tokenize_endpoint=True).query(MESSAGES)
-    assert [r["path"] for r in server.requests[sent:]] == ["/tokenize"]
+    with pytest.raises(ContextLimitError, match=r"the prompt is 200 tokens; with max_tokens 900 it exceeds the context "
+                                                r"window of 1000 \(server /v1/models max_model_len\)"):
+        model.query(MESSAGES)
+    assert [r["path"] for r in server.requests[sent:]] == ["/tokenize"]  # counted before sending: no completion
+
+
+def test_the_configured_window_applies_when_the_server_reports_none(server):
+    server.max_model_len = None  # llama.cpp, Ollama: no max_model_len in /v1/models
+    model = model_for(server, max_tokens=900, context_window=1000)
+    assert model.describe()["context_window_source"] == "model.context_window"
+    with pytest.raises(ContextLimitError, match="about 200 tokens.*context window of 1000"):
+        model.query(MESSAGES)
+
+
+@pytest.mark.parametrize("overflow, stream, max_tokens, expected", [
+    ("serving", False, 100, r"maximum context length is 150 tokens\. However, your request has 200 input tokens"),
+    ("serving", True, 100, r"maximum context length is 150 tokens\. However, your request has 200 input tokens"),
+    ("engine", True, 100, r"The decoder prompt \(length 200\) is longer than the maximum model length of 150"),
+    ("engine", False, 100, r"The decoder prompt \(length 200\) is longer than the maximum model length of 150"),
+])
+def test_vllm_overflow_refusals_are_context_limits_never_retried(server, overflow, stream, max_tokens, expected):
+    model = model_for(server, stream=stream, max_tokens=max_tokens)
+    server.max_model_len, server.overflow = 150, overflow  # the pre-check saw a larger window: the server refuses
+    with pytest.raises(ContextLimitError, match=expected):
+        model.query(MESSAGES)
+    assert server.completions() == 1
+
+
+def test_max_tokens_over_the_remaining_window_is_a_context_limit(server):
+    model = model_for(server, max_tokens=900)
+    server.max_model_len = 1000
+    with pytest.raises(ContextLimitError, match=r"'max_tokens' or 'max_completion_tokens' is too large: 900\. "
+                                                r"This model's maximum context length is 1000 tokens"):
+        model.query(MESSAGES)
+    assert server.completions() == 1
+
+
+def test_an_overflow_reported_as_a_server_error_is_not_retried(server):
+    """Some vLLM versions answered an engine ValueError with a 500: still a context limit, not model_error."""
+    server.fail_next(500, message="The decoder prompt (length 9000) is longer than the maximum model length of 8192.")
+    with pytest.raises(ContextLimitError, match="decoder prompt"):
+        model_for(server, stream=False).query(MESSAGES)
+    assert server.completions() == 1
+
+
+def test_cached_prompt_tokens_need_the_servers_prompt_tokens_details(server):
+    server.cached_tokens, server.prompt_tokens_details = 150, False  # vLLM without --enable-prompt-tokens-details
+    reply = model_for(server).query(MESSAGES)
+    assert (reply.usage.prompt_tokens, reply.usage.cached_prompt_tokens) == (200, 0)
 
 
 def test_unreachable_server_is_a_model_error_before_any_instance():

@@ -65,6 +65,8 @@ class BashAgent(Scaffold):
                     return chat.meter.end(Status.FORMAT_ERROR_LIMIT, str(e))
                 chat.add("user", render("format_error", error=str(e), submit=SUBMIT_SENTINEL), format_error=True)
                 continue
+            if (loop := chat.meter.act(command)) is not None:
+                return chat.meter.end(loop, f"the same command {chat.meter.repeats} times in a row: {command[:200]}")
             action = run_action(env, chat.meter, command)
             record_action(trajectory, chat.meter.outcome.steps, action.result, command)
             if action.result.output.lstrip().splitlines()[:1] == [SUBMIT_SENTINEL]:

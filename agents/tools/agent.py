@@ -56,6 +56,9 @@ class ToolsAgent(Scaffold):
                     return chat.meter.end(Status.FORMAT_ERROR_LIMIT, "the model answered without calling a tool")
                 chat.add("user", self.templates.render("format_error"), format_error=True)
                 continue
+            calls = json.dumps([[c.name, c.arguments] for c in response.tool_calls])
+            if (loop := chat.meter.act(calls)) is not None:
+                return chat.meter.end(loop, f"the same tool calls {chat.meter.repeats} times in a row: {calls[:200]}")
             for call in response.tool_calls:
                 if call.name == "submit":
                     record_action(trajectory, chat.meter.outcome.steps, ExecResult("", 0, 0.0), "submit", tool="submit")

@@ -30,11 +30,14 @@ def backend_class(backend: str) -> type[Model]:
     return getattr(import_module(module), name)
 
 
-def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | None = None) -> Model:
-    """The backend `config` names, told which scaffold it serves and on which GPU (for local servers)."""
+def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | None = None,
+               reply_format: dict[str, str] | None = None) -> Model:
+    """The backend `config` names, told which scaffold it serves (and how its replies look, for the
+    scripted backends) and on which GPU (for local servers)."""
     model = backend_class(str(config.get("backend")))(config)
     model.scaffold = scaffold
     model.gpu = gpu or GpuConfig()
+    model.reply_format = dict(reply_format or {})
     return model
 
 

@@ -7,8 +7,8 @@ Anthropic wire format and the reply back into a ModelResponse.
 The API key is read from the environment variable named by `api_key_env` and is handed
 only to the SDK client: it never enters the config, describe(), logs or error messages.
 
-Context check: before sending, the prompt is estimated locally at four characters a
-token (over the JSON of system, messages and tools) rather than with `count_tokens`,
+Context check: before sending, the prompt is estimated with ATLAS's one fallback estimate
+(atlas.models.tokens, over messages and tools) rather than with the API's `count_tokens`,
 which would cost a second request per turn; the server's own "prompt is too long"
 answer stays the authority and maps to ContextLimitError as well.
 """
@@ -90,8 +90,8 @@ class AnthropicModel(Model):
         self._client.close()
 
     def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
+        self._check_context(messages, tools)
         request = self._request(messages, tools)
-        self._check_context(request)
         started = time.monotonic()
         message = self._send(request)
         # Latency is what the agent waited, retries included.
@@ -116,12 +116,11 @@ class AnthropicModel(Model):
         request["extra_body"] = sampling
         return request
 
-    def _check_context(self, request: dict[str, Any]) -> None:
+    def _check_context(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> None:
         window = self.settings.context_window
         if window is None:
             return
-        prompt = estimate_tokens(json.dumps([request.get("system"), request["messages"], request.get("tools")],
-                                            ensure_ascii=False))
+        prompt, _ = self.count_tokens(messages, tools)  # ATLAS's one estimate (atlas.models.tokens)
         if prompt + self.settings.max_tokens > window:
             raise ContextLimitError(f"prompt of about {prompt} tokens + max_tokens {self.settings.max_tokens} "
                                     f"exceeds the context window of {window} tokens")

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from atlas.datasets import Instance
+from atlas.models.tokens import estimate_messages, estimate_text
 from atlas.planner import GpuConfig
 
 
@@ -73,6 +74,7 @@ class Model(ABC):
         # set by the runner: the scaffold being driven and the GPU a local server runs on
         self.scaffold = "bash"
         self.gpu = GpuConfig()
+        self.reply_format: dict[str, str] = {}  # the scaffold's reply conventions (fence, submit command)
 
     @property
     def name(self) -> str:
@@ -89,6 +91,10 @@ class Model(ABC):
     def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
         """One assistant turn for the conversation so far; `tools` are JSON-schema tool definitions."""
 
+    def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> tuple[int, bool]:
+        """(prompt tokens of this request, exact?): the fallback estimate unless a backend has a tokenizer."""
+        return estimate_messages(messages, tools), False
+
     def describe(self) -> dict[str, Any]:
         """What the manifest records about this model (secrets already removed)."""
         return dict(self.config)
@@ -101,6 +107,5 @@ class Model(ABC):
         """Release run-level resources (servers, connections)."""
 
 
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate (about four characters a token) for backends with no server."""
-    return max(1, len(text) // 4) if text else 0
+# The one fallback estimate (see atlas.models.tokens), under the name backends have used.
+estimate_tokens = estimate_text

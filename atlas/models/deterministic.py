@@ -4,6 +4,9 @@ They answer in the format of the scaffold they drive (`model.scaffold`, set by t
 runner), so that the whole pipeline -- container, commands, patch extraction, grading --
 runs for real with a predictable model:
 - bash: a thought and one fenced bash command per turn;
+- mini: the bash turns in the fence and with the submit command the scaffold names
+  (`model.reply_format`: mini-swe-agent's ```bash or ```mswea_bash_command, and
+  `echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT ...`);
 - tools: native tool calls (ModelResponse.tool_calls);
 - agentless: text answers to the pipeline's prompts, one per call.
 """
@@ -11,6 +14,7 @@ runs for real with a predictable model:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +23,12 @@ from unidiff import PatchSet
 
 from atlas.datasets import BUNDLED_TASKS, Instance
 from atlas.models.base import Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
+from atlas.models.tokens import estimate_messages
 
 SUBMIT = "echo ATLAS_SUBMIT"
 # per scaffold: the key of its turns in a script file, and the bundled scripts' folder
-SCRIPT_KEYS = {"bash": "turns", "tools": "tools_turns", "agentless": "agentless_turns"}
-BUNDLED_FOLDERS = {"bash": "scripted", "tools": "scripted_tools", "agentless": "scripted_agentless"}
+SCRIPT_KEYS = {"bash": "turns", "mini": "turns", "tools": "tools_turns", "agentless": "agentless_turns"}
+BUNDLED_FOLDERS = {"bash": "scripted", "mini": "scripted", "tools": "scripted_tools", "agentless": "scripted_agentless"}
 NO_CHANGE = "I have no change to propose."
 
 
@@ -48,6 +53,13 @@ def heredoc_apply(patch: str) -> str:
         marker += "_"
     body = patch if patch.endswith("\n") else patch + "\n"
     return f"git apply --verbose - <<'{marker}'\n{body}{marker}"
+
+
+def restyle(turns: list[str], reply_format: dict[str, str]) -> list[str]:
+    """Bash-scaffold turns in another one-command scaffold's style: its fence label and submit command."""
+    fence, submit = reply_format.get("fence", "bash"), reply_format.get("submit", SUBMIT)
+    return [re.sub(r"^(\s*)```bash\b", lambda m: f"{m[1]}```{fence}", t, flags=re.MULTILINE).replace(SUBMIT, submit)
+            for t in turns]
 
 
 def _block_text(lines: list[str]) -> str:
@@ -85,7 +97,7 @@ def _text(content: str | None, tool_calls: list[Any]) -> str:
 
 
 def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
-    return sum(estimate_tokens(_text(m.get("content"), m.get("tool_calls") or [])) for m in messages)
+    return estimate_messages(messages)
 
 
 class _ReplayModel(Model):
@@ -101,7 +113,10 @@ class _ReplayModel(Model):
     def bound(self, answers: list[ModelResponse | str], repeat_last: bool = False) -> _ReplayModel:
         """A copy for one instance, still knowing the scaffold and GPU the runner set."""
         model = type(self)(self.config, answers, repeat_last)
-        model.scaffold, model.gpu = self.scaffold, self.gpu
+        model.scaffold, model.gpu, model.reply_format = self.scaffold, self.gpu, self.reply_format
+        if self.scaffold == "mini":
+            model.answers = [a.model_copy(update={"content": restyle([a.content], self.reply_format)[0]})
+                             for a in model.answers]
         return model
 
     def check_scaffold(self) -> None:
@@ -111,7 +126,7 @@ class _ReplayModel(Model):
 
     def for_scaffold(self, bash: list[str], tools: list[ModelResponse], agentless: str) -> _ReplayModel:
         self.check_scaffold()
-        if self.scaffold == "bash":
+        if self.scaffold in ("bash", "mini"):
             return self.bound(bash)
         if self.scaffold == "tools":
             return self.bound(tools)

@@ -39,7 +39,7 @@ class MeteredModel(Model):
     def __init__(self, inner: Model, limiter: threading.Semaphore | None = None):
         super().__init__(inner.config)
         self.inner, self.limiter = inner, limiter
-        self.scaffold, self.gpu = inner.scaffold, inner.gpu
+        self.scaffold, self.gpu, self.reply_format = inner.scaffold, inner.gpu, inner.reply_format
         self._previous: list[str] | None = None
         self.reused_chars = 0
         self.compared_chars = 0
@@ -66,6 +66,9 @@ class MeteredModel(Model):
     def prefix_reuse(self) -> float | None:
         """Over all requests after the first: the share of each previous prompt repeated as the next one's start."""
         return round(self.reused_chars / self.compared_chars, 4) if self.compared_chars else None
+
+    def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> tuple[int, bool]:
+        return self.inner.count_tokens(messages, tools)
 
     def open(self, run_dir) -> None:
         self.inner.open(run_dir)

@@ -1,10 +1,13 @@
 """Any OpenAI-compatible chat server: vLLM, llama.cpp's server, Ollama, LM Studio, SGLang.
 
 Text completion and native tool calling share one call; streaming measures the time to
-the first token. Before each request the prompt is counted -- exactly through vLLM's
-/tokenize when `tokenize_endpoint` is on, else estimated -- and a request that cannot fit
-`context_window` raises ContextLimitError instead of being truncated. A server's own
-context-length 400 is mapped to the same error.
+the first token. The context window is the server's own `max_model_len` when /v1/models
+reports one (vLLM does), else `context_window` from the config. Before each request the
+prompt is counted -- exactly through vLLM's /tokenize when `tokenize_endpoint` is on, else
+with ATLAS's one fallback estimate (atlas.models.tokens) -- and a request that cannot fit
+raises ContextLimitError instead of being truncated. A server's own refusal of an over-long
+request (vLLM's serving-layer 400s, its V1 engine's "decoder prompt ... is longer than the
+maximum model length", in a stream too) maps to the same error and is never retried.
 """
 
 from __future__ import annotations
@@ -23,9 +26,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from atlas.config import ConfigError, validate_section
 from atlas.costs import FreePricing, Pricing
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
+from atlas.models.tokens import estimate_messages
 from atlas.models.retry import call_with_retries
 
-CONTEXT_MESSAGE = re.compile(r"maximum context length|context length|too many tokens|exceeds? the context", re.I)
+# vLLM: "This model's maximum context length is M tokens. However, your request has N input tokens",
+# "'max_tokens' or 'max_completion_tokens' is too large: X. This model's maximum context length is ...",
+# V1 engine: "The decoder prompt (length N) is longer than the maximum model length of M"; others: llama.cpp, SGLang.
+CONTEXT_MESSAGE = re.compile(r"maximum context length|maximum model length|context length|too many tokens"
+                             r"|exceeds? the context|prompt is too long", re.I)
 
 
 class OpenAIConfig(BaseModel):
@@ -45,14 +53,19 @@ class OpenAIConfig(BaseModel):
     timeout: float = Field(600, gt=0)
     retries: int = Field(4, ge=1)
     retry_initial_wait: float = Field(2.0, ge=0)
-    context_window: int | None = Field(None, gt=0)
+    context_window: int | None = Field(None, gt=0, description="Used only when the server reports no max_model_len.")
     tokenize_endpoint: bool = False
     pricing: Pricing = FreePricing()
 
 
+def _overflow(error: BaseException) -> bool:
+    """A refusal because the request does not fit the context window, whatever status it came with."""
+    return isinstance(error, openai.APIError) and bool(CONTEXT_MESSAGE.search(str(error.message)))
+
+
 def _transient(error: BaseException) -> bool:
     return isinstance(error, (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError,
-                              openai.APITimeoutError))
+                              openai.APITimeoutError)) and not _overflow(error)
 
 
 class OpenAICompatibleModel(Model):
@@ -65,6 +78,10 @@ class OpenAICompatibleModel(Model):
         self.settings = validate_section(self.settings_schema, config, prefix="model.")
         self.client: openai.OpenAI | None = None
         self.server_models: list[dict[str, Any]] = []
+        # the window every check uses: the server's max_model_len once connect() reads it
+        self.context_window: int | None = self.settings.context_window
+        self.context_window_source = "model.context_window" if self.context_window else None
+        self._last_count: tuple[bytes, int] | None = None  # (request body, tokens) of the last /tokenize
 
     def _api_key(self) -> str:
         variable = self.settings.api_key_env
@@ -92,32 +109,57 @@ class OpenAICompatibleModel(Model):
         served = [m["id"] for m in self.server_models]
         if self.settings.model not in served:
             raise ConfigError(f"model.model {self.settings.model!r} is not served by {base_url}; it serves: {', '.join(served)}")
+        card = next(m for m in self.server_models if m["id"] == self.settings.model)
+        if isinstance(card.get("max_model_len"), int) and card["max_model_len"] > 0:
+            self.context_window = card["max_model_len"]  # what the server enforces, whatever the preset says
+            self.context_window_source = "server /v1/models max_model_len"
+
+    def sampling(self) -> dict[str, Any]:
+        """Every sampling parameter each request sets explicitly (so no server default applies to it)."""
+        s = self.settings
+        params: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens}
+        if s.seed is not None:
+            params["seed"] = s.seed
+        if s.stop:
+            params["stop"] = s.stop
+        return {**params, **s.extra_body}
 
     def describe(self) -> dict[str, Any]:
-        return {**self.settings.model_dump(mode="json"), "server_models": self.server_models}
+        return {**self.settings.model_dump(mode="json"), "context_window": self.context_window,
+                "context_window_configured": self.settings.context_window,
+                "context_window_source": self.context_window_source, "sampling": self.sampling(),
+                "server_models": self.server_models}
 
-    def count_prompt_tokens(self, messages: list[dict[str, Any]]) -> tuple[int, bool]:
-        """(tokens, exact): vLLM's /tokenize when enabled, else a characters/4 estimate."""
+    def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> tuple[int, bool]:
+        """(tokens, exact): vLLM's /tokenize (the model's tokenizer and chat template) when enabled, else the fallback."""
         if self.settings.tokenize_endpoint and self.client is not None:
             root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
-            body = json.dumps({"model": self.settings.model, "messages": messages}).encode()
+            payload: dict[str, Any] = {"model": self.settings.model, "messages": messages}
+            if tools:
+                payload["tools"] = tools
+            body = json.dumps(payload, default=str).encode()
+            last = self._last_count  # one read: worker threads share a served model
+            if last is not None and last[0] == body:
+                return last[1], True  # the scaffold's check and the pre-check count the same request
             request = urllib.request.Request(f"{root}/tokenize", body, {"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=self.settings.timeout) as reply:
-                    return int(json.loads(reply.read())["count"]), True
+                    count = int(json.loads(reply.read())["count"])
+                self._last_count = (body, count)
+                return count, True
             except (urllib.error.URLError, KeyError, ValueError):
                 pass  # a server without /tokenize: fall back to the estimate
-        return sum(estimate_tokens(str(m.get("content") or "")) for m in messages), False
+        return estimate_messages(messages, tools), False
 
-    def _check_context(self, messages: list[dict[str, Any]]) -> None:
-        window = self.settings.context_window
+    def _check_context(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None:
+        window = self.context_window
         if window is None:
             return
-        tokens, exact = self.count_prompt_tokens(messages)
+        tokens, exact = self.count_tokens(messages, tools)
         if tokens + self.settings.max_tokens > window:
             how = "" if exact else "about "
             raise ContextLimitError(f"the prompt is {how}{tokens} tokens; with max_tokens {self.settings.max_tokens} "
-                                    f"it exceeds the context window of {window}")
+                                    f"it exceeds the context window of {window} ({self.context_window_source})")
 
     def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> dict[str, Any]:
         s = self.settings
@@ -127,28 +169,34 @@ class OpenAICompatibleModel(Model):
             request["seed"] = s.seed
         if s.stop:
             request["stop"] = s.stop
-        if s.extra_body:
-            request["extra_body"] = s.extra_body
+        if extra := self._extra_body():
+            request["extra_body"] = extra
         if tools:
             request["tools"] = tools
         if s.stream:
             request.update(stream=True, stream_options={"include_usage": True})
         return request
 
+    def _extra_body(self) -> dict[str, Any]:
+        """Fields beyond the OpenAI API sent in each request body (vLLM adds its sampling knobs)."""
+        return dict(self.settings.extra_body)
+
     def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
         if self.client is None:
             raise ModelError("query() before open(): the model has no server")
-        self._check_context(messages)
+        self._check_context(messages, tools)
         request = self._request(messages, tools)
         try:
             return call_with_retries(lambda: self._call(request), _transient, attempts=self.settings.retries,
                                      initial_wait=self.settings.retry_initial_wait, what=f"{self.name} request")
-        except openai.BadRequestError as e:
-            if CONTEXT_MESSAGE.search(str(e.message)):
+        except openai.APIError as e:
+            if _overflow(e):  # a 400, a 500 or an error event in the stream alike
                 raise ContextLimitError(str(e.message)) from None
-            raise ModelError(f"{self.name}: the server rejected the request: {e.message}") from None
-        except openai.APIStatusError as e:
-            raise ModelError(f"{self.name}: HTTP {e.status_code}: {e.message}") from None
+            if isinstance(e, openai.BadRequestError):
+                raise ModelError(f"{self.name}: the server rejected the request: {e.message}") from None
+            if isinstance(e, openai.APIStatusError):
+                raise ModelError(f"{self.name}: HTTP {e.status_code}: {e.message}") from None
+            raise ModelError(f"{self.name}: {type(e).__name__}: {e.message}") from None
 
     def _call(self, request: dict[str, Any]) -> ModelResponse:
         started = time.monotonic()

@@ -1,0 +1,1 @@
+"""agent=mini: mini-swe-agent's SWE-bench protocol (the bash-only leaderboard's) on ATLAS."""
