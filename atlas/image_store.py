@@ -89,10 +89,13 @@ def inspect(client: docker.DockerClient, refs: list[ImageRef]) -> list[ImageStat
 
 
 def fix_command(dataset: DatasetConfig, instance_ids: list[str], images: ImagesConfig | None = None) -> str:
-    """The command that gets these instances' images: `atlas images build` for a task repo, else a pull."""
+    """The command that gets these instances' images: `atlas images build` for a task repo or the shipped
+    real rows, else a pull."""
     if dataset.source == "task_repo":
         repo = "" if dataset.path == "bundled" else f" --task-repo {dataset.path}"
         return f"atlas images build{repo}"
+    if dataset.path == "bundled-real":  # the shipped real rows: stand-in images built offline
+        return "atlas images build --dataset bundled-real"
     images = images or ImagesConfig()
     registry = "".join(f"'env.images.{key}={getattr(images, key)}' " for key in ("namespace", "pattern", "arch")
                        if getattr(images, key) != getattr(ImagesConfig(), key))
