@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 from rich.table import Table
 
+from atlas import errors
 from atlas.agents import make_agent
 from atlas.config import CONF_DIR, ConfigError, validate
 from atlas.errors import report_errors
@@ -27,6 +28,8 @@ from atlas.runner import run
 from atlas.rundir import RunDir
 
 console = Console()
+# per run of this process: (run dir, {instance id: infrastructure status or outcome}, config)
+INFRA_FAILURES: list[tuple[Path, dict[str, str], Any]] = []
 
 
 def dirname(overrides: str) -> str:
@@ -50,7 +53,7 @@ def resolve(cfg: DictConfig):
 def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, Any]:
     """Grade (if enabled), print the table, and return the figures a sweep table needs."""
     from atlas.harness.evaluate import evaluate_run, read_verdicts
-    from atlas.harness.table import results_table
+    from atlas.harness.table import infra_failures, results_table
 
     run_dir = RunDir(run_path)
     if config.run.evaluate and config.harness.enabled and run_dir.predictions.is_file():
@@ -60,8 +63,9 @@ def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, A
         verdicts = read_verdicts(run_dir)
     results = run_dir.results(selected)
     console.print(results_table(f"{run_path}", results, verdicts, selected))
+    infra = infra_failures(results, verdicts, selected)
     return {
-        "run": str(run_path), "total": len(selected), "finished": len(results),
+        "run": str(run_path), "total": len(selected), "finished": len(results), "infra": infra,
         "resolved": sum(v.resolved for k, v in verdicts.items() if k in set(selected)),
         "submitted": sum(r.status.value == "submitted" for r in results.values()),
     }
@@ -73,7 +77,26 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any]:
         config = resolve(cfg)
         run_path = Path(HydraConfig.get().runtime.output_dir)
         summary = run(config, run_path, make_agent)
-        return grade_and_report(config, run_path, summary.selected)
+        figures = grade_and_report(config, run_path, summary.selected)
+        release_images(config, summary.selected)
+        if figures["infra"]:
+            INFRA_FAILURES.append((run_path, figures["infra"], config))
+        return figures
+
+
+def release_images(config, selected: list[str]) -> None:
+    """Apply env.images.keep to this run's instance images, now that they are graded."""
+    if config.env.images.keep == "all":
+        return
+    from atlas.datasets import load_instances
+    from atlas.environments import docker_client
+    from atlas.image_store import apply_keep, image_refs
+
+    wanted = set(selected)
+    instances = [i for i in load_instances(config.dataset) if i.instance_id in wanted]
+    removed, busy = apply_keep(docker_client(), image_refs(instances, config.env.images), config.env.images)
+    console.print(f"env.images.keep={config.env.images.keep}: removed {len(removed)} instance image(s)"
+                  + (f"; kept {len(busy)} still in use: {', '.join(busy)}" if busy else ""), highlight=False)
 
 
 class SweepTable(Callback):
@@ -88,15 +111,25 @@ class SweepTable(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         table = Table(title="sweep", title_justify="left")
-        for column in ("member", "instances", "finished", "submitted", "resolved", "rate"):
+        for column in ("member", "instances", "finished", "submitted", "resolved", "rate", "infra"):
             table.add_column(column, justify="left" if column == "member" else "right")
         for row in self.rows:
-            rate = f"{100 * row['resolved'] / row['total']:.1f}%" if row["total"] else "-"
+            scored = row["total"] - len(row["infra"])  # infrastructure failures are no score
+            rate = f"{100 * row['resolved'] / scored:.1f}%" if scored else "-"
             table.add_row(Path(row["run"]).name, str(row["total"]), str(row["finished"]),
-                          str(row["submitted"]), str(row["resolved"]), rate)
+                          str(row["submitted"]), str(row["resolved"]), rate, str(len(row["infra"])))
         console.print(table)
 
 
 def main(overrides: list[str]) -> None:
+    from atlas.infra import retry_lines
+
     sys.argv = ["atlas run", *overrides]
+    INFRA_FAILURES.clear()
     hydra_main()
+    if INFRA_FAILURES:
+        for run_path, failures, config in INFRA_FAILURES:
+            for line in retry_lines(run_path, failures, config, overrides):
+                Console(stderr=True).print(line, style="red" if not line.startswith(" ") else None,
+                                           highlight=False, soft_wrap=True, markup=False)
+        sys.exit(errors.INFRA_FAILURES)

@@ -6,8 +6,11 @@ bootstrap 95% intervals, breakdowns per repository / difficulty / final status /
 grading outcome, tokens, hours, dollars per resolved issue), prints it with rich,
 and writes report.json, methodology.md and a self-contained report.html.
 
-Every instance the run selected is in the denominator: an unfinished or ungraded
-instance counts as unresolved, and the report says how many there are.
+Every instance the run selected is in the denominator but infrastructure failures: an
+unfinished or ungraded instance counts as unresolved, and the report says how many there
+are. An instance that ended in an infrastructure status (image missing, environment,
+model server) or that the harness could not grade is not a score: it is left out of the
+resolved rate and its intervals, and counted apart ("infra" column, status breakdown).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from rich.table import Table
 from atlas.records import Status
 from atlas.rundir import RunDir, atomic_write_text
 from atlas.harness import stats
-from atlas.harness.evaluate import RESULTS_FILE
+from atlas.harness.evaluate import INFRA_OUTCOMES, RESULTS_FILE
 from atlas.harness.methodology import Item, card_markdown, published_card, run_card
 from atlas.harness.table import repo_of
 
@@ -60,6 +63,11 @@ class InstanceRow:
     cost_usd: float | None = None
     wall_seconds: float | None = None
     model_seconds: float | None = None
+
+    @property
+    def infra(self) -> bool:
+        """An infrastructure failure: not a score, kept out of every rate."""
+        return self.status in INFRA_STATUSES or self.outcome in INFRA_OUTCOMES
 
 
 @dataclass
@@ -123,6 +131,7 @@ class RunReport:
     tokens: list[int]
     bootstrap: dict[str, Any]
     warnings: list[str]
+    infra_failures: int = 0  # instances left out of `overall` and the repo / difficulty rates
 
 
 # ---------------------------------------------------------------- loading
@@ -168,7 +177,7 @@ def _run_warnings(path: Path, manifest: dict, rows: dict[str, InstanceRow]) -> l
     warnings = []
     unfinished = sum(r.status == "unfinished" for r in rows.values())
     ungraded = sum(r.outcome == "not graded" for r in rows.values())
-    infra = sum(r.status in INFRA_STATUSES for r in rows.values())
+    infra = sum(r.infra for r in rows.values())
     if unfinished:
         warnings.append(f"{unfinished} of {len(rows)} instance(s) unfinished (counted as unresolved); "
                         "re-run the same `atlas run` command to resume")
@@ -176,8 +185,8 @@ def _run_warnings(path: Path, manifest: dict, rows: dict[str, InstanceRow]) -> l
         warnings.append(f"{ungraded} finished instance(s) have no verdict in results.json (counted as "
                         f"unresolved); run `atlas evaluate {path}`")
     if infra:
-        warnings.append(f"{infra} instance(s) ended in an infrastructure error (counted as unresolved); "
-                        "`run.rerun_errors=true` retries them")
+        warnings.append(f"{infra} instance(s) ended in an infrastructure failure (not scored: left out of the "
+                        "resolved rate); `run.rerun_errors=true` re-runs them, `atlas evaluate` re-grades")
     if manifest.get("totals", {}).get("usage", {}).get("estimated"):
         warnings.append("token counts are estimates (about 4 characters a token), not counts from a server")
     if manifest.get("config_changes"):
@@ -366,13 +375,15 @@ def build_report(side: Side, ids: list[str] | None = None, seed: int = stats.SEE
     """The report of `side` over `ids` (default: all its instances; a comparison passes the shared ones)."""
     ids = sorted(side.rows) if ids is None else ids
     rows = [side.rows[i] for i in ids]
+    scored = [r for r in rows if not r.infra]
     boot = {"level": stats.LEVEL, "resamples": resamples, "seed": seed}
-    overall = rate_of(rows, bootstrap=boot)
+    overall = rate_of(scored, bootstrap=boot)
     finished = [r for r in rows if r.steps is not None]
-    difficulties = [r for r in rows if r.difficulty]
+    difficulties = [r for r in scored if r.difficulty]
     return RunReport(
         label=side.label, path=str(side.path), kind=side.kind, overall=overall,
-        by_repo=breakdown(rows, lambda r: r.repo),
+        infra_failures=len(rows) - len(scored),
+        by_repo=breakdown(scored, lambda r: r.repo),
         by_difficulty=breakdown(difficulties, lambda r: r.difficulty) if difficulties else [],
         by_status=breakdown(rows, lambda r: r.status), by_outcome=breakdown(rows, lambda r: r.outcome),
         patch_apply_failures=sum(r.outcome == "patch_apply_failed" for r in rows),
@@ -432,17 +443,21 @@ def bootstrap_caption(reports: list[RunReport]) -> str | None:
 def summary_table(reports: list[RunReport], title: str) -> Table:
     """One row per report: resolved rate with both intervals, cost, cost and tokens per resolved, hours."""
     table = Table(title=title, title_justify="left")
-    columns = ("run", "instances", "resolved", "rate", "Wilson 95% CI", "bootstrap 95% CI", "cost",
+    columns = ("run", "instances", "resolved", "rate", "Wilson 95% CI", "bootstrap 95% CI", "infra", "cost",
                "$/resolved", "tokens/resolved", "instance-h", "GPU-h")
     for column in columns:
         table.add_column(column, justify="left" if column == "run" else "right")
     for r in reports:
         t = r.totals
         table.add_row(r.label, str(r.overall.n), str(r.overall.resolved), f"[bold]{percent(r.overall.rate)}[/]",
-                      interval(r.overall.wilson), interval(r.overall.bootstrap), dollars(t.cost_usd),
+                      interval(r.overall.wilson), interval(r.overall.bootstrap),
+                      f"[red]{r.infra_failures}[/]" if r.infra_failures else "0", dollars(t.cost_usd),
                       per_resolved(r, t.cost_per_resolved, True), per_resolved(r, t.tokens_per_resolved, False),
                       number(t.instance_hours, 3), gpu_hours_text(t))
-    table.caption = bootstrap_caption(reports)
+    notes = [bootstrap_caption(reports)]
+    if any(r.infra_failures for r in reports):
+        notes.append("instances: scored instances; infra: infrastructure failures, not scored and not in the rate")
+    table.caption = "; ".join(n for n in notes if n) or None
     return table
 
 
