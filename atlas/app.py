@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
+from atlas import errors
 from atlas.agents import make_agent
 from atlas.config import CONF_DIR, ConfigError, validate
 from atlas.errors import report_errors
@@ -27,6 +28,8 @@ from atlas.repeats import repeat_dirs, repeat_label
 from atlas.rundir import RunDir
 
 console = Console()
+# per run of this process: (run dir, {instance id: infrastructure status or outcome}, config)
+INFRA_FAILURES: list[tuple[Path, dict[str, str], Any]] = []
 
 
 def dirname(overrides: str) -> str:
@@ -54,10 +57,10 @@ def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, A
     run_id (`<run_id>.r<N>`): the harness grades one prediction per instance id and run_id.
     """
     from atlas.harness.evaluate import evaluate_run, read_verdicts
-    from atlas.harness.table import results_table, to_rich
+    from atlas.harness.table import infra_failures, results_table, to_rich
 
     members = repeat_dirs(RunDir(run_path), config.run.repeats)
-    resolved = []
+    resolved, infra = [], {}
     for number, member in enumerate(members, 1):
         harness = config.harness
         if len(members) > 1:
@@ -71,8 +74,10 @@ def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, A
         title = f"{run_path}" + (f" repeat {number}/{len(members)}" if len(members) > 1 else "")
         console.print(to_rich(results_table(title, results, verdicts, selected)))
         resolved.append(sum(v.resolved for k, v in verdicts.items() if k in set(selected)))
+        failed = infra_failures(results, verdicts, selected)
+        infra.update(failed if len(members) == 1 else {f"{repeat_label(number)}/{k}": v for k, v in failed.items()})
     return {
-        "run": str(run_path), "total": len(selected), "finished": len(results),
+        "run": str(run_path), "total": len(selected), "finished": len(results), "infra": infra, "repeats": len(members),
         "resolved": sum(resolved) / len(resolved),  # the mean over repeats
         "submitted": sum(r.status.value == "submitted" for r in results.values()),
     }
@@ -84,7 +89,26 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any]:
         config = resolve(cfg)
         run_path = Path(HydraConfig.get().runtime.output_dir)
         summary = run(config, run_path, make_agent)
-        return grade_and_report(config, run_path, summary.selected)
+        figures = grade_and_report(config, run_path, summary.selected)
+        release_images(config, summary.selected)
+        if figures["infra"]:
+            INFRA_FAILURES.append((run_path, figures["infra"], config))
+        return figures
+
+
+def release_images(config, selected: list[str]) -> None:
+    """Apply env.images.keep to this run's instance images, now that they are graded."""
+    if config.env.images.keep == "all":
+        return
+    from atlas.datasets import load_instances
+    from atlas.environments import docker_client
+    from atlas.image_store import apply_keep, image_refs
+
+    wanted = set(selected)
+    instances = [i for i in load_instances(config.dataset) if i.instance_id in wanted]
+    removed, busy = apply_keep(docker_client(), image_refs(instances, config.env.images), config.env.images)
+    console.print(f"env.images.keep={config.env.images.keep}: removed {len(removed)} instance image(s)"
+                  + (f"; kept {len(busy)} still in use: {', '.join(busy)}" if busy else ""), highlight=False)
 
 
 class SweepTable(Callback):
@@ -100,12 +124,25 @@ class SweepTable(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from atlas.harness.table import TableData, to_rich
 
-        rows = [[Path(row["run"]).name, row["total"], row["finished"], row["submitted"], f"{row['resolved']:g}",
-                 f"{100 * row['resolved'] / row['total']:.1f}%" if row["total"] else "-"] for row in self.rows]
-        console.print(to_rich(TableData("sweep", ["member", "instances", "finished", "submitted", "resolved", "rate"],
-                                        [rows])))
+        rows = []
+        for row in self.rows:
+            scored = row["total"] - len(row["infra"]) / row["repeats"]  # infrastructure failures are no score
+            rate = f"{100 * row['resolved'] / scored:.1f}%" if scored else "-"
+            rows.append([Path(row["run"]).name, row["total"], row["finished"], row["submitted"], f"{row['resolved']:g}",
+                         rate, len(row["infra"])])
+        console.print(to_rich(TableData("sweep", ["member", "instances", "finished", "submitted", "resolved", "rate",
+                                                  "infra"], [rows])))
 
 
 def main(overrides: list[str]) -> None:
+    from atlas.infra import retry_lines
+
     sys.argv = ["atlas run", *overrides]
+    INFRA_FAILURES.clear()
     hydra_main()
+    if INFRA_FAILURES:
+        for run_path, failures, config in INFRA_FAILURES:
+            for line in retry_lines(run_path, failures, config, overrides):
+                Console(stderr=True).print(line, style="red" if not line.startswith(" ") else None,
+                                           highlight=False, soft_wrap=True, markup=False)
+        sys.exit(errors.INFRA_FAILURES)

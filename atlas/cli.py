@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from atlas.errors import err, report_errors
+from atlas.errors import INFRA_FAILURES, err, report_errors
 
 USAGE = """usage: atlas <command> [options]
 
@@ -23,6 +23,8 @@ commands:
   power --effect D       instances and repeats needed to detect D points, or the smallest difference n instances detect
   images build           build the offline base image and the bundled sample-task images
                          (--dataset FILE: stand-in images of real SWE-bench rows, from local git mirrors)
+  images check [overrides]  which images of the selected instances are present / missing, and their size
+  images pull [overrides]   pull the missing ones (progress, backs off on rate limits, failures per image)
   dataset convert IN OUT complete classic SWE-bench rows (image, log_parser, eval_type, eval_script)
                          into a new .jsonl file the installed harness can grade
   plan [overrides]       estimate weights, KV cache and the largest context for a model preset on a GPU
@@ -56,7 +58,11 @@ def evaluate_command(args: list[str]) -> None:
 
     selected = set(manifest["dataset"]["instance_ids"])
     check_gradable([i for i in load_instances(config.dataset) if i.instance_id in selected], resolve_path(config.dataset))
-    grade_and_report(config, options.run_dir.resolve(), manifest["dataset"]["instance_ids"])
+    figures = grade_and_report(config, options.run_dir.resolve(), manifest["dataset"]["instance_ids"])
+    if figures["infra"]:  # not scored: exit as `atlas run` does (atlas.errors)
+        err.print(f"{len(figures['infra'])} instance(s) are infrastructure failures, not scored: "
+                  f"{', '.join(sorted(figures['infra']))}", highlight=False, soft_wrap=True)
+        sys.exit(INFRA_FAILURES)
 
 
 def report_command(args: list[str]) -> None:
@@ -119,12 +125,17 @@ def power_command(args: list[str]) -> None:
 
 
 def images_command(args: list[str]) -> None:
+    if args and args[0] in ("check", "pull"):
+        from atlas.cli_images import main as images_main
+
+        return images_main(args)
     from atlas.config import DatasetConfig
     from atlas.datasets import load_instances, resolve_path
     from atlas.environments import docker_client
     from atlas.images import BASE_IMAGE, build_base_image, build_task_images
 
-    parser = argparse.ArgumentParser(prog="atlas images", description="Build images offline.")
+    parser = argparse.ArgumentParser(prog="atlas images", description="Build images offline "
+                                     "(`atlas images check|pull --help`: the selected instances' images).")
     parser.add_argument("action", choices=["build"])
     parser.add_argument("--base-only", action="store_true", help=f"only build {BASE_IMAGE}")
     parser.add_argument("--force", action="store_true", help="rebuild even if present")

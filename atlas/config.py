@@ -54,6 +54,19 @@ class AgentConfig(BaseModel):
     name: str
 
 
+class ImagesConfig(_Strict):
+    """Where instance images come from and how much disk they may keep (see atlas.image_store)."""
+
+    namespace: str = Field("swebench", description="Registry and namespace images are pulled from.")
+    pattern: str = Field("{namespace}/sweb.eval.{arch}.{id}:latest",
+                         description="Pulled name; {namespace} {arch} {instance_id} {id} (official form: lower case, __ -> _1776_).")
+    arch: str = "x86_64"
+    keep: Literal["all", "none", "budget"] = Field("all", description="Instance images left after grading.")
+    budget_gb: float = Field(100.0, gt=0, description="With keep=budget: GB of this run's instance images to keep.")
+    pull_attempts: int = Field(6, ge=1, description="Tries per image when the registry rate-limits.")
+    pull_backoff_s: float = Field(30.0, ge=0, description="First wait after a rate limit; doubles each try.")
+
+
 class EnvConfig(_Strict):
     """Per-instance Docker container settings."""
 
@@ -65,6 +78,7 @@ class EnvConfig(_Strict):
     workdir: str = "/testbed"
     pull: Literal["missing", "never"] = "missing"
     build_missing: bool = True
+    images: ImagesConfig = ImagesConfig()
     max_output_chars: int = Field(10_000, gt=100)
 
 

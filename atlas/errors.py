@@ -19,6 +19,16 @@ BAD_INPUT = 2
 INFRA_FAILURES = 3
 INTERRUPTED = 130
 
+# what each code means: `atlas run --help` and the README list the same (a test checks)
+EXIT_CODES = {
+    OK: "success",
+    UNEXPECTED: "unexpected error (traceback kept)",
+    BAD_INPUT: "bad input: config, dataset or usage (the message names the file or key and the fix)",
+    INFRA_FAILURES: "the run finished, but some instances ended in infrastructure failures "
+                    "(image missing, environment, model server, harness); retry them with run.rerun_errors=true",
+    INTERRUPTED: "interrupted (Ctrl-C / SIGTERM); re-run the same command to resume",
+}
+
 err = Console(stderr=True)
 
 

@@ -30,7 +30,7 @@ SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|(^|_)token|authorizat
 NOT_RESULT_AFFECTING = (
     "run.name", "run.root", "run.sweep", "run.workers", "run.executor", "run.ray_address", "run.max_inflight_requests", "run.retries", "run.rerun_errors",
     "run.allow_config_change", "run.evaluate", "run.instance_ids", "run.instance_regex", "run.slice",
-    "env.pull", "env.build_missing", "harness.",
+    "env.pull", "env.build_missing", "env.images.keep", "env.images.budget_gb", "env.images.pull_", "harness.",
 )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
 )
 
 from atlas.records import InstanceResult, Status
 
-STYLE = {Status.SUBMITTED: "green", Status.ENV_ERROR: "red", Status.MODEL_ERROR: "red", Status.ERROR: "red"}
+STYLE = {Status.SUBMITTED: "green", **{s: "red" for s in Status if s.is_infra_error}}
 
 
 class BatchProgress:
@@ -27,6 +28,10 @@ class BatchProgress:
         if already_done:
             self.console.print(f"{label}resuming: {already_done} instance(s) already finished, {total} to run")
 
+    @staticmethod
+    def warn(message: str) -> None:
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
     def __enter__(self) -> "BatchProgress":
         self.progress.start()
         return self
@@ -37,10 +42,12 @@ class BatchProgress:
     def finished(self, result: InstanceResult) -> None:
         self.counts[result.status.value] += 1
         style = STYLE.get(result.status, "yellow")
-        note = f" ({result.error.splitlines()[0][:120]})" if result.error else ""
+        # the cause in full, never cut: it often ends with the command that fixes it
+        note = f" ({escape(result.error.strip().splitlines()[0])})" if result.error.strip() else ""
         self.console.print(
             f"[{style}]{result.status.value:>18}[/] {result.instance_id}  "
-            f"{result.steps} steps, {result.wall_seconds:.1f}s, attempts {result.attempts}{note}"
+            f"{result.steps} steps, {result.wall_seconds:.1f}s, attempts {result.attempts}{note}",
+            soft_wrap=True, highlight=False, markup=True,
         )
         counts = "  ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         self.progress.update(self.task, advance=1, counts=counts)

@@ -26,6 +26,7 @@ class Status(str, Enum):
     COST_LIMIT = "cost_limit"
     TIMEOUT = "timeout"
     REPETITION = "repetition"  # the same command `agent.repetition_limit` times in a row: a loop, stopped early
+    IMAGE_MISSING = "image_missing"  # the instance's image is absent and could not be pulled or built
     ENV_ERROR = "env_error"
     MODEL_ERROR = "model_error"
     ERROR = "error"  # an unexpected failure inside ATLAS itself; not retried
@@ -33,7 +34,7 @@ class Status(str, Enum):
     @property
     def is_infra_error(self) -> bool:
         """Failures of the machinery rather than the agent: retried, and reported apart."""
-        return self in (Status.ENV_ERROR, Status.MODEL_ERROR, Status.ERROR)
+        return self in (Status.IMAGE_MISSING, Status.ENV_ERROR, Status.MODEL_ERROR, Status.ERROR)
 
 
 class InstanceResult(BaseModel):

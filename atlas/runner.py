@@ -24,10 +24,11 @@ from typing import Callable
 from atlas.best_of import CANDIDATES_DIR, solve_best_of
 from atlas.config import AtlasConfig, validate
 from atlas.datasets import Instance, load_instances, resolve_path, select
-from atlas.environments import DockerEnvironment, EnvError, docker_client
+from atlas.environments import DockerEnvironment, EnvError, ImageMissing, docker_client
 from atlas.environments.docker import remove_labeled
 from atlas.executors import make_executor
 from atlas.gradable import check_gradable
+from atlas.image_store import ensure, fix_command, image_ref
 from atlas.images import build_task_images
 from atlas.interfaces import Deadline, Scaffold, ScaffoldFactory
 from atlas.manifest import host_info, now, open_manifest, write_manifest
@@ -71,6 +72,8 @@ class RunSummary:
 def _attempt(session: Session, instance: Instance, trajectory: Trajectory, timeout: float) -> tuple[InstanceResult, str]:
     """One try in a fresh container; raises EnvError / ModelError for infrastructure failures."""
     settings = session.config
+    ensure(session.client, image_ref(instance, settings.env.images), settings.env,
+           fix_command(settings.dataset, [instance.instance_id], settings.env.images))
     with DockerEnvironment(instance.image_name(), settings.env, session.labels(instance), session.client) as env:
         trajectory.record("start", instance_id=instance.instance_id, image=env.image, image_id=env.image_id)
         model = session.model.for_instance(instance)
@@ -103,10 +106,13 @@ def _tries(session: Session, instance: Instance, where: Callable[[int], Path], t
         except (EnvError, ModelError) as e:
             if session.cancel.is_set():
                 raise Cancelled from None
-            status = Status.ENV_ERROR if isinstance(e, EnvError) else Status.MODEL_ERROR
+            status = (Status.IMAGE_MISSING if isinstance(e, ImageMissing) else
+                      Status.ENV_ERROR if isinstance(e, EnvError) else Status.MODEL_ERROR)
             errors.append(f"attempt {attempt}: {status.value}: {e}")
             trajectory.record("error", status=status.value, error=str(e))
             result, patch = InstanceResult(instance_id=instance.instance_id, status=status, attempts=0, error=str(e)), ""
+            if status is Status.IMAGE_MISSING:  # the pull already backed off; another try would fail alike
+                break
         except Cancelled:
             raise
         except Exception as e:  # a bug in ATLAS: record it, do not retry it
@@ -271,8 +277,11 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
         todo_ids = {i.instance_id for _, todo in repeats for i in todo}
         todo = [i for i in instances if i.instance_id in todo_ids]
         if todo and config.dataset.source == "task_repo" and config.env.build_missing:
-            build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
-                              workers=config.run.workers)
+            try:
+                build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
+                                  workers=config.run.workers)
+            except EnvError as e:  # each instance without its image then ends as image_missing, not the run
+                BatchProgress.warn(f"building the missing task images failed: {e}")
         _raise_on_sigterm()
         # preds.jsonl starts from what is finished and grows by one line per instance
         for member, pending in repeats:

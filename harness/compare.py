@@ -96,6 +96,8 @@ def instance_set_warning(runs: list[Side], shared: set[str]) -> list[str]:
 
 
 def pair(first: Side, second: Side, shared: list[str], seed: int, resamples: int) -> Pair:
+    # an infrastructure failure on either side is no score: the pair is compared without that instance
+    shared = [i for i in shared if not first.rows[i].infra and not second.rows[i].infra] or shared
     a = {i: first.rows[i].resolved for i in shared}
     b = {i: second.rows[i].resolved for i in shared}
     only_first = [i for i in shared if a[i] and not b[i]]

@@ -4,6 +4,12 @@ The harness writes its logs under the current directory, so it runs inside
 `<run dir>/evaluation/`, where its per-instance reports stay next to the run. A report
 whose recorded patch differs from the current prediction (an instance that was re-run)
 is discarded first, because the harness would otherwise reuse it.
+
+Infrastructure failures are never scores: an instance that ended in an infrastructure
+status (image missing, environment, model server) is not graded at all (outcome
+`infra_error`, not `empty_patch`), and a harness that could not grade a prediction gives
+`eval_error`. Both stay out of the resolved rate's denominator. Tests that ran past the
+harness's timeout (`test_timeout`) are the patch's doing and count as unresolved.
 """
 
 from __future__ import annotations
@@ -15,6 +21,10 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+import docker.errors
+from rich.console import Console
+from rich.markup import escape
+
 from atlas.config import DatasetConfig, HarnessConfig
 from atlas.datasets import resolve_path
 from atlas.rundir import RunDir, atomic_write_text
@@ -22,10 +32,18 @@ from atlas.rundir import RunDir, atomic_write_text
 RESULTS_FILE = "results.json"
 
 
+# outcomes that are failures of the machinery, not of the prediction: kept out of the resolved rate
+INFRA_OUTCOMES = ("infra_error", "eval_error")
+
+
 @dataclass
 class Verdict:
     resolved: bool
-    outcome: str  # resolved | unresolved | empty_patch | patch_apply_failed | eval_error
+    outcome: str  # resolved | unresolved | empty_patch | patch_apply_failed | test_timeout | eval_error | infra_error
+
+    @property
+    def infra(self) -> bool:
+        return self.outcome in INFRA_OUTCOMES
 
 
 def _log_dir(run_dir: RunDir, harness: HarnessConfig, model_name: str) -> Path:
@@ -48,9 +66,17 @@ def _verdict(folder: Path, instance_id: str, patch: str) -> Verdict:
         entry = json.loads(report.read_text())[instance_id]
         return Verdict(bool(entry["resolved"]), "resolved" if entry["resolved"] else "unresolved")
     log = folder / "run_instance.log"
-    if log.is_file() and "Patch Apply Failed" in log.read_text(errors="replace"):
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    if "Patch Apply Failed" in text:
         return Verdict(False, "patch_apply_failed")
+    if "Test timed out after" in text:
+        return Verdict(False, "test_timeout")
     return Verdict(False, "eval_error")
+
+
+def _infra_status(run_dir: RunDir, instance_id: str) -> bool:
+    result = run_dir.read_result(instance_id)
+    return result is not None and result.status.is_infra_error
 
 
 def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig) -> dict[str, Verdict]:
@@ -63,17 +89,26 @@ def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig
     model_name = predictions[0]["model_name_or_path"]
     log_dir = _log_dir(run_dir, harness, model_name)
     _drop_stale_reports(log_dir, predictions)
+    infra = {p["instance_id"] for p in predictions if _infra_status(run_dir, p["instance_id"])}
+    graded = [p for p in predictions if p["instance_id"] not in infra]
     path = resolve_path(dataset)
     run_dir.evaluation.mkdir(parents=True, exist_ok=True)
-    with contextlib.chdir(run_dir.evaluation):
-        run_evaluation(
-            dataset_name=path, split=dataset.split, instance_ids=[p["instance_id"] for p in predictions],
-            predictions_path=str(run_dir.predictions), max_workers=harness.workers, open_file_limit=4096,
-            run_id=harness.run_id, timeout=harness.timeout, rewrite_reports=False, modal=False,
-            report_dir=".", task_repo=path if dataset.source == "task_repo" else None,
-        )
-    verdicts = {p["instance_id"]: _verdict(log_dir / p["instance_id"], p["instance_id"], p["model_patch"] or "")
-                for p in predictions}
+    if graded:
+        with contextlib.chdir(run_dir.evaluation):
+            try:
+                run_evaluation(
+                    dataset_name=path, split=dataset.split, instance_ids=[p["instance_id"] for p in graded],
+                    predictions_path=str(run_dir.predictions), max_workers=harness.workers, open_file_limit=4096,
+                    run_id=harness.run_id, timeout=harness.timeout, rewrite_reports=False, modal=False,
+                    report_dir=".", task_repo=path if dataset.source == "task_repo" else None,
+                )
+            except docker.errors.DockerException as e:
+                # the engine failed the harness (often its closing summary, after the per-instance reports are
+                # written): what was graded stands, the rest is eval_error, an infrastructure failure
+                Console(stderr=True).print(f"[yellow]warning:[/] the grading harness failed: {escape(str(e))}",
+                                           soft_wrap=True, highlight=False)
+    verdicts = {p["instance_id"]: Verdict(False, "infra_error") if p["instance_id"] in infra else
+                _verdict(log_dir / p["instance_id"], p["instance_id"], p["model_patch"] or "") for p in predictions}
     record = {
         "harness": {"package": "swebench", "version": version("swebench"), "run_id": harness.run_id,
                     "dataset": path, "split": dataset.split},

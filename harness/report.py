@@ -7,8 +7,11 @@ repository / difficulty / final status / grading outcome, tokens, hours, dollars
 resolved issue). atlas.harness.tables lays it out, atlas.harness.commands prints it and
 writes the files.
 
-Every instance the run selected is in the denominator: an unfinished or ungraded
-instance counts as unresolved, and the report says how many there are.
+Every instance the run selected is in the denominator but infrastructure failures: an
+unfinished or ungraded instance counts as unresolved, and the report says how many there
+are. An instance that ended in an infrastructure status (image missing, environment,
+model server) or that the harness could not grade is not a score: it is left out of the
+resolved rate and its intervals, and counted apart ("infra" column, status breakdown).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import yaml
 from rich.console import Console
 
 from atlas.harness import stats
-from atlas.harness.evaluate import RESULTS_FILE
+from atlas.harness.evaluate import INFRA_OUTCOMES, RESULTS_FILE
 from atlas.harness.methodology import Item, published_card, run_card
 from atlas.harness.table import dollars, number, repo_of
 from atlas.records import Status
@@ -62,6 +65,11 @@ class InstanceRow:
     cost_usd: float | None = None
     wall_seconds: float | None = None
     model_seconds: float | None = None
+
+    @property
+    def infra(self) -> bool:
+        """An infrastructure failure: not a score, kept out of every rate."""
+        return self.status in INFRA_STATUSES or self.outcome in INFRA_OUTCOMES
 
 
 @dataclass
@@ -127,6 +135,7 @@ class RunReport:
     tokens: list[int]
     bootstrap: dict[str, Any]
     warnings: list[str]
+    infra_failures: int = 0  # instances left out of `overall` and the repo / difficulty rates
 
 
 # ---------------------------------------------------------------- loading
@@ -173,7 +182,7 @@ def _run_warnings(path: Path, manifest: dict, rows: dict[str, InstanceRow]) -> l
     warnings = []
     unfinished = sum(r.status == "unfinished" for r in rows.values())
     ungraded = sum(r.outcome == "not graded" for r in rows.values())
-    infra = sum(r.status in INFRA_STATUSES for r in rows.values())
+    infra = sum(r.infra for r in rows.values())
     if unfinished:
         warnings.append(f"{unfinished} of {len(rows)} instance(s) unfinished (counted as unresolved); "
                         "re-run the same `atlas run` command to resume")
@@ -181,8 +190,8 @@ def _run_warnings(path: Path, manifest: dict, rows: dict[str, InstanceRow]) -> l
         warnings.append(f"{ungraded} finished instance(s) have no verdict in results.json (counted as "
                         f"unresolved); run `atlas evaluate {path}`")
     if infra:
-        warnings.append(f"{infra} instance(s) ended in an infrastructure error (counted as unresolved); "
-                        "`run.rerun_errors=true` retries them")
+        warnings.append(f"{infra} instance(s) ended in an infrastructure failure (not scored: left out of the "
+                        "resolved rate); `run.rerun_errors=true` re-runs them, `atlas evaluate` re-grades")
     if manifest.get("totals", {}).get("usage", {}).get("estimated"):
         warnings.append("token counts are estimates (about 4 characters a token), not counts from a server")
     if manifest.get("config_changes"):
@@ -386,13 +395,15 @@ def build_report(side: Side, ids: list[str] | None = None, seed: int = stats.SEE
     """The report of `side` over `ids` (default: all its instances; a comparison passes the shared ones)."""
     ids = sorted(side.rows) if ids is None else ids
     rows = [side.rows[i] for i in ids]
+    scored = [r for r in rows if not r.infra]
     boot = {"level": stats.LEVEL, "resamples": resamples, "seed": seed}
-    overall = rate_of(rows, bootstrap=boot)
+    overall = rate_of(scored, bootstrap=boot)
     finished = [r for r in rows if r.steps is not None]
-    difficulties = [r for r in rows if r.difficulty]
+    difficulties = [r for r in scored if r.difficulty]
     return RunReport(
         label=side.label, path=str(side.path), kind=side.kind, overall=overall,
-        by_repo=breakdown(rows, lambda r: r.repo),
+        infra_failures=len(rows) - len(scored),
+        by_repo=breakdown(scored, lambda r: r.repo),
         by_difficulty=breakdown(difficulties, lambda r: r.difficulty) if difficulties else [],
         by_status=breakdown(rows, lambda r: r.status), by_outcome=breakdown(rows, lambda r: r.outcome),
         patch_apply_failures=sum(r.outcome == "patch_apply_failed" for r in rows),

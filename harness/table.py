@@ -4,6 +4,9 @@ Every table (the results table at the end of a run, a sweep's table, the report'
 comparison's tables) is built once as a `TableData` and drawn either by `to_rich` for the
 terminal or by the `table` macro of templates/macros.html.j2 for the HTML pages. The number
 formats shared by both live here too.
+
+Infrastructure failures (an infrastructure status, or a harness that could not grade) are
+not scores: they are left out of every rate's denominator and counted on a line of their own.
 """
 
 from __future__ import annotations
@@ -114,24 +117,42 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
+def infra_failures(results: dict[str, InstanceResult], verdicts: dict[str, Verdict], selected: list[str]) -> dict[str, str]:
+    """Selected instances that ended in an infrastructure failure -> the status or outcome that says so."""
+    failed = {}
+    for instance_id in selected:
+        result, verdict = results.get(instance_id), verdicts.get(instance_id)
+        if result is not None and result.status.is_infra_error:
+            failed[instance_id] = result.status.value
+        elif verdict is not None and verdict.infra:
+            failed[instance_id] = verdict.outcome
+    return failed
+
+
 def results_table(title: str, results: dict[str, InstanceResult], verdicts: dict[str, Verdict],
                   selected: list[str]) -> TableData:
-    """The overall line, then a row per final status and per repository."""
+    """The overall line (scored instances), infrastructure failures apart, then a row per final status and repository."""
     resolved = {i for i, v in verdicts.items() if v.resolved} & set(selected)
-    total = len(selected)
+    infra = infra_failures(results, verdicts, selected)
+    scored = [i for i in selected if i not in infra]
     by_status: dict[str, list[str]] = defaultdict(list)
     by_repo: dict[str, list[str]] = defaultdict(list)
     for instance_id in selected:
         by_status[results[instance_id].status.value if instance_id in results else "unfinished"].append(instance_id)
+    for instance_id in scored:
         by_repo[repo_of(instance_id)].append(instance_id)
-
-    def rows(prefix: str, groups: dict[str, list[str]]) -> list[list[Any]]:
-        return [[f"{prefix}: {name}", len(ids), len(resolved & set(ids)), _pct(len(resolved & set(ids)), len(ids))]
-                for name, ids in sorted(groups.items())]
-
+    overall = [["all" + (" (scored)" if infra else ""), len(scored), len(resolved & set(scored)),
+                _pct(len(resolved & set(scored)), len(scored))]]
+    if infra:
+        overall.append(["infrastructure failures (not scored)", len(infra), "-", "-"])
+    statuses = []
+    for status, ids in sorted(by_status.items()):
+        n = len(resolved & set(ids))
+        rate = "-" if all(i in infra for i in ids) else _pct(n, len([i for i in ids if i not in infra]))
+        statuses.append([f"status: {status}", len(ids), n, rate])
+    repos = [[f"repo: {repo}", len(ids), len(resolved & set(ids)), _pct(len(resolved & set(ids)), len(ids))]
+             for repo, ids in sorted(by_repo.items())]
     unfinished = sum(i not in results for i in selected)
-    return TableData(title, ["group", "instances", "resolved", "rate"],
-                     [[["all", total, len(resolved), _pct(len(resolved), total)]], rows("status", by_status),
-                      rows("repo", by_repo)],
+    return TableData(title, ["group", "instances", "resolved", "rate"], [overall, statuses, repos],
                      caption=f"{unfinished} instance(s) not finished; re-run the same command to resume" if unfinished else None,
                      bold={(0, 0)})

@@ -23,17 +23,20 @@ from atlas.harness.report import (
 from atlas.harness.methodology import NOT_RECORDED, Item
 from atlas.harness.table import Link, Styled, TableData, dollars, interval, number, percent
 
-SUMMARY_COLUMNS = ["run", "instances", "resolved", "rate", "Wilson 95% CI", "bootstrap 95% CI", "cost", "$/resolved",
-                   "tokens/resolved", "instance-h", "GPU-h"]
+SUMMARY_COLUMNS = ["run", "instances", "resolved", "rate", "Wilson 95% CI", "bootstrap 95% CI", "infra", "cost",
+                   "$/resolved", "tokens/resolved", "instance-h", "GPU-h"]
 
 
 def summary_table(reports: list[RunReport], title: str) -> TableData:
     """One row per report: resolved rate with both intervals, cost, cost and tokens per resolved, hours."""
     rows = [[r.label, r.overall.n, r.overall.resolved, percent(r.overall.rate), interval(r.overall.wilson),
-             interval(r.overall.bootstrap), dollars(r.totals.cost_usd), per_resolved(r, r.totals.cost_per_resolved, True),
-             per_resolved(r, r.totals.tokens_per_resolved, False), number(r.totals.instance_hours, 3),
-             gpu_hours_text(r.totals)] for r in reports]
-    return TableData(title, SUMMARY_COLUMNS, [rows], caption=bootstrap_caption(reports))
+             interval(r.overall.bootstrap), r.infra_failures, dollars(r.totals.cost_usd),
+             per_resolved(r, r.totals.cost_per_resolved, True), per_resolved(r, r.totals.tokens_per_resolved, False),
+             number(r.totals.instance_hours, 3), gpu_hours_text(r.totals)] for r in reports]
+    notes = [bootstrap_caption(reports)]
+    if any(r.infra_failures for r in reports):
+        notes.append("instances: scored instances; infra: infrastructure failures, not scored and not in the rate")
+    return TableData(title, SUMMARY_COLUMNS, [rows], caption="; ".join(n for n in notes if n) or None)
 
 
 def breakdown_table(report: RunReport) -> TableData:

@@ -3,37 +3,53 @@
 # Docker engine with the buildx plugin, and the offline base + sample-task images.
 # As root on Debian/Ubuntu it installs what is missing from the distribution's packages;
 # otherwise it says what to install. Re-running it is cheap.
+# Every step that fails says which step, the failing command with its own output, and what to do.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 VENV=${ATLAS_VENV:-.venv}
 # flags for a dockerd this script starts itself (no systemd): no bridge, no iptables, as in a sandbox
 DOCKERD_ARGS=${ATLAS_DOCKERD_ARGS:---bridge=none --iptables=false}
-say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
 apt_install() {
   is_root || { say "missing: $*; install them (e.g. sudo apt-get install -y $*) and re-run"; exit 1; }
-  [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  if [ -z "${APT_UPDATED:-}" ]; then
+    step "apt-get update (to install $*)" "check this machine's apt sources and network, then re-run" apt-get update
+    APT_UPDATED=1
+  fi
+  step "apt-get install $*" "install them by hand (apt-get install -y $*) to see why, then re-run" \
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 }
 
 # 1. Python environment
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating virtualenv $VENV"
-  python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$VENV"; }
+  if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
+    # Debian ships venv apart from python3; the first try's partial directory is removed before the second
+    rm -rf "$VENV"
+    apt_install python3-venv
+    step "create the virtualenv $VENV" "check that python3 -m venv works (python3 >= 3.11 is needed)" python3 -m venv "$VENV"
+  fi
 fi
-if ! "$VENV/bin/python" -c "import atlas, pytest" 2>/dev/null || [ pyproject.toml -nt "$VENV/.atlas-installed" ]; then
+if ! "$VENV/bin/python" -c "import atlas, pytest" >/dev/null 2>&1 || [ pyproject.toml -nt "$VENV/.atlas-installed" ]; then
   say "installing ATLAS and its dependencies into $VENV"
-  "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[test]"
+  step "upgrade pip in $VENV" "check access to PyPI (pip's error above), then re-run" \
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+  step "pip install -e .[test] into $VENV" "check access to PyPI and the error above, then re-run" \
+    "$VENV/bin/python" -m pip install -q -e ".[test]"
   touch "$VENV/.atlas-installed"
 fi
 
 # 2. Docker engine
-command -v dockerd >/dev/null || apt_install docker.io
-command -v docker >/dev/null || apt_install docker.io
+if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
+  say "installing Docker (docker.io)"
+  apt_install docker.io
+fi
 if ! docker info >/dev/null 2>&1; then
-  if is_root && [ -d /run/systemd/system ] && systemctl start docker 2>/dev/null && docker info >/dev/null 2>&1; then
+  systemd_log=$(mktemp)  # what systemd said, shown if the fallback fails too
+  if is_root && [ -d /run/systemd/system ] && systemctl start docker >"$systemd_log" 2>&1 && docker info >/dev/null 2>&1; then
     say "started docker with systemd"
   elif is_root; then
     say "starting dockerd $DOCKERD_ARGS (log: /var/log/atlas-dockerd.log)"
@@ -41,34 +57,48 @@ if ! docker info >/dev/null 2>&1; then
     nohup dockerd $DOCKERD_ARGS >/var/log/atlas-dockerd.log 2>&1 &
     # after an unclean stop dockerd first cleans up old network sandboxes, which can take minutes
     for _ in $(seq 300); do docker info >/dev/null 2>&1 && break; sleep 1; done
-    docker info >/dev/null 2>&1 || { say "dockerd did not come up; see /var/log/atlas-dockerd.log"; exit 1; }
+    if ! docker info >/dev/null 2>&1; then
+      [ -s "$systemd_log" ] && { say "systemctl start docker said:"; sed 's/^/    | /' "$systemd_log" >&2; }
+      say "FAILED: dockerd did not answer within 5 minutes; the end of /var/log/atlas-dockerd.log:"
+      tail -n 40 /var/log/atlas-dockerd.log | sed 's/^/    | /' >&2
+      say "  what to do: fix the cause above (ATLAS_DOCKERD_ARGS sets dockerd's flags), then re-run"
+      exit 1
+    fi
   else
-    say "no Docker engine is reachable: start it (sudo systemctl start docker) or add yourself to the docker group"
-    exit 1
+    step "reach a Docker engine" \
+      "start it (sudo systemctl start docker) or add yourself to the docker group, then re-run" docker info
   fi
+  rm -f "$systemd_log"
 fi
 
 # 3. buildx (the official harness builds task images with `docker buildx build`)
 if ! docker buildx version >/dev/null 2>&1; then
-  if is_root && apt-cache show docker-buildx >/dev/null 2>&1; then
+  if ! is_root; then
+    step "find the docker buildx plugin" \
+      "install it (Debian 13 / Ubuntu: apt-get install docker-buildx; Docker CE: docker-buildx-plugin), then re-run" \
+      docker buildx version
+  elif apt-cache show docker-buildx >/dev/null 2>&1; then
     apt_install docker-buildx
-  elif is_root; then
-    # Debian 12 has no docker-buildx package; Debian 13's static build needs only libc6
+  else
     say "installing docker-buildx from Debian trixie"
     tmp=$(mktemp -d)
-    # signed-by: apt ignores an index it cannot verify; own lists and cache: the host's say nothing of trixie
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$tmp/sources.list"
-    opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null
-          -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache")
-    mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
-    apt-get "${opts[@]}" update -qq
-    (cd "$tmp" && apt-get "${opts[@]}" download docker-buildx && dpkg -i docker-buildx_*.deb >/dev/null)
+    buildx_download "$tmp"
+    step "install docker-buildx from Debian trixie" "dpkg's output above says why" \
+      bash -c 'dpkg -i "$1"/docker-buildx_*.deb' _ "$tmp"
     rm -rf "$tmp"
   fi
-  docker buildx version >/dev/null 2>&1 || { say "docker buildx is missing: install the docker-buildx plugin"; exit 1; }
+  step "run docker buildx after installing it" "the plugin is installed but does not run: its output above says why" \
+    docker buildx version
 fi
 
 # 4. Images: the debootstrap base image and the bundled sample tasks' images
-command -v debootstrap >/dev/null || docker image inspect atlas-base:bookworm >/dev/null 2>&1 || apt_install debootstrap
-"$VENV/bin/atlas" images build
+if ! command -v debootstrap >/dev/null && ! docker image inspect atlas-base:bookworm >/dev/null 2>&1; then
+  apt_install debootstrap
+fi
+# not through `step`: the build reports its progress as it goes, and its errors stay on the terminal
+if ! "$VENV/bin/atlas" images build; then
+  say "FAILED: atlas images build (its error is printed above)"
+  say "  what to do: fix that cause and re-run; build logs are under runs/_images/"
+  exit 1
+fi
 say "ready: $VENV/bin/atlas"

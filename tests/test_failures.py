@@ -21,16 +21,19 @@ def test_env_and_model_errors_are_retried_then_reported_apart(sample_images, tmp
     (scripts / f"{fine}.yaml").write_text(json.dumps({"turns": [turn("stop", "echo ATLAS_SUBMIT")]}))
     done = atlas("run", "dataset=file", f"dataset.path={dataset}", "model=scripted", f"model.scripts_dir={scripts}",
                  "env.pull=never", "run.retries=1", f"run.root={tmp_path / 'runs'}")
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 3, done.stderr[-3000:]  # the documented exit code of infrastructure failures
     run_dir = tmp_path / "runs" / "file.scripted.bash"
     status = {r: json.loads((run_dir / "instances" / r / "status.json").read_text()) for r in (broken_image, exhausted, fine)}
-    assert status[broken_image]["status"] == "env_error" and status[broken_image]["attempts"] == 2
+    # a missing image has its own status; a pull that cannot happen is not retried
+    assert status[broken_image]["status"] == "image_missing" and status[broken_image]["attempts"] == 1
     assert "env.pull=never" in status[broken_image]["attempt_errors"][0]
-    assert (run_dir / "instances" / broken_image / "trajectory.attempt1.jsonl").is_file()
+    assert "get it with: atlas images pull" in status[broken_image]["error"]
+    assert (run_dir / "instances" / exhausted / "trajectory.attempt1.jsonl").is_file()
     assert status[exhausted]["status"] == "model_error" and status[exhausted]["attempts"] == 2
     assert status[fine]["status"] == "submitted" and status[fine]["attempts"] == 1
-    assert "status: env_error" in done.stdout and "status: model_error" in done.stdout
+    assert "status: image_missing" in done.stdout and "status: model_error" in done.stdout
+    assert f"2 instance(s) of {run_dir} ended in an infrastructure failure" in done.stderr
     preds = {p["instance_id"]: p["model_patch"] for p in read_jsonl(run_dir / "preds.jsonl")}
     assert preds == {broken_image: "", exhausted: "", fine: ""}
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["totals"]["by_status"] == {"submitted": 1, "env_error": 1, "model_error": 1}
+    assert manifest["totals"]["by_status"] == {"submitted": 1, "image_missing": 1, "model_error": 1}

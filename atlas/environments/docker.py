@@ -32,6 +32,10 @@ class EnvError(RuntimeError):
     """The environment failed (engine unreachable, image missing, container died): retried."""
 
 
+class ImageMissing(EnvError):
+    """The instance's image is not present and could not be pulled; the message says how to get it."""
+
+
 def docker_client(timeout: int = 300) -> docker.DockerClient:
     """A client for the local engine, or an EnvError that says how to get one."""
     try:
@@ -101,11 +105,11 @@ class DockerEnvironment:
             return self.client.images.get(self.image)
         except docker.errors.ImageNotFound:
             if self.config.pull == "never":
-                raise EnvError(f"image {self.image} is not present and env.pull=never") from None
+                raise ImageMissing(f"image {self.image} is not present and env.pull=never") from None
         try:
             return self.client.images.pull(self.image)
         except docker.errors.DockerException as e:
-            raise EnvError(f"image {self.image} is not present locally and could not be pulled: {e}") from None
+            raise ImageMissing(f"image {self.image} is not present locally and could not be pulled: {e}") from None
 
     def execute(self, command: str, timeout: float) -> ExecResult:
         """Run `command` with bash in the work directory; never raises for the command's own failure."""
