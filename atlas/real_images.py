@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,13 +33,14 @@ import yaml
 
 from atlas.datasets import DatasetError, Instance
 from atlas.environments.docker import EnvError
-from atlas.images import build_base_image, image_exists
+from atlas.images import BASE_PACKAGES, build_base_image, image_exists
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 MIRRORS_ENV = "ATLAS_GIT_MIRRORS"
 DEFAULT_MIRRORS = Path("~/.cache/atlas/git-mirrors")
 WHEEL_CACHE = Path("~/.cache/atlas/wheels")
-SUITE_PACKAGES = ("python3", "python3-venv", "git", "patch", "procps", "ca-certificates")
+# a superset of the sample tasks' base packages: whichever builds atlas-base:<suite> first, it serves both
+SUITE_PACKAGES = (*BASE_PACKAGES, "python3-venv")
 SUITE_PYTHON = {"bullseye": "3.9", "bookworm": "3.11"}
 # wheel platforms a Debian bullseye (glibc 2.31) x86_64 container can load
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_24_x86_64", "manylinux_2_28_x86_64", "manylinux_2_31_x86_64")
@@ -50,7 +52,9 @@ COPY wheels /opt/wheels
 COPY pip.conf /etc/pip.conf
 COPY activate /opt/miniconda3/bin/activate
 COPY profile.sh /etc/profile.d/testbed.sh
-RUN python3 -m venv /opt/miniconda3/envs/testbed \\
+# pip comes from its wheel, not ensurepip: a base image built for the sample tasks lacks python3-venv
+RUN python3 -m venv --without-pip /opt/miniconda3/envs/testbed \\
+ && /opt/miniconda3/envs/testbed/bin/python "$(ls /opt/wheels/pip-*.whl)/pip" install -q /opt/wheels/pip-*.whl \\
  && /opt/miniconda3/envs/testbed/bin/python -m pip install -q -r /opt/wheels/requirements.txt
 ADD testbed.tar /
 WORKDIR /testbed
@@ -93,6 +97,9 @@ def environment_for(instance: Instance) -> dict:
         known = [f"{r} {v}" for r, vs in environments().items() for v in vs]
         raise DatasetError(f"{instance.instance_id}: no stand-in environment for {instance.repo} version "
                            f"{instance.version!r} (known: {', '.join(known)}); add one to {STANDINS / 'environments.yaml'}")
+    if not any(re.match(r"pip\b(?!-)", r) for r in env["requirements"]):
+        raise DatasetError(f"{STANDINS / 'environments.yaml'}: {instance.repo} {instance.version}: requirements must pin pip "
+                           "(the testbed env's pip is installed from its wheel)")
     return env
 
 

@@ -171,6 +171,32 @@ def test_export_testbed_is_the_real_commit_with_history_cut_there(tmp_path):
     assert log == [commits[1]]  # cut at the base commit: nothing after it (the fix) is in the image
 
 
+def test_scm_version_is_what_setuptools_scm_gives_a_full_clone(tmp_path):
+    """The testbed's cut history has no tags; the image pins the version the full clone would get."""
+    from atlas.environments.docker import EnvError
+    from atlas.real_images import scm_version
+
+    repo = tmp_path / "repo"
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+
+    def commit(n: int) -> str:
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", f"c{n}"], check=True)
+        return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+    untagged = commit(0)
+    with pytest.raises(EnvError, match="no version tag below"):
+        scm_version(repo, untagged)
+    tagged = commit(1)
+    subprocess.run([*git, "tag", "4.6.5"], check=True)
+    two_after = [commit(n) for n in range(2, 5)][1]
+    subprocess.run([*git, "tag", "v5.0.0"], check=True)  # on a later commit: not counted below it
+    assert scm_version(repo, tagged) == "4.6.5"
+    short = subprocess.run([*git, "rev-parse", "--short", two_after], capture_output=True, text=True).stdout.strip()
+    assert scm_version(repo, two_after) == f"4.6.6.dev2+g{short}"  # next patch version, distance, node
+    assert scm_version(repo, "HEAD") == "5.0.0"  # a leading v is dropped
+
+
 def test_images_build_refuses_before_building_anything(tmp_path, docker_client):
     """No mirror, or a version with no stand-in environment: exit 2 naming the fix, and no image is touched."""
     env = {**os.environ, "HOME": str(tmp_path / "home"), "ATLAS_GIT_MIRRORS": str(tmp_path / "mirrors")}
