@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -66,6 +65,3 @@ class Prediction(BaseModel):
     instance_id: str
     model_name_or_path: str
     model_patch: str
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump()

@@ -116,7 +116,7 @@ class RunDir:
         folder = self.instance_dir(result.instance_id)
         patch = (folder / "patch.diff").read_text() if result.submitted_patch else ""
         pred = Prediction(instance_id=result.instance_id, model_name_or_path=model_name, model_patch=patch)
-        return json.dumps(pred.to_json_dict(), ensure_ascii=False) + "\n"
+        return json.dumps(pred.model_dump(), ensure_ascii=False) + "\n"
 
     def write_predictions(self, model_name: str, exclude: set[str] = frozenset()) -> int:
         """Rebuild preds.jsonl from every finished instance not in `exclude`: one line each, no duplicate."""

@@ -29,13 +29,3 @@ class Trajectory:
     def close(self) -> None:
         self._file.close()
 
-
-def read_trajectory(path: Path) -> list[dict[str, Any]]:
-    """Every complete line; a torn last line (killed mid-write) is ignored."""
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return entries
