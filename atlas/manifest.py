@@ -22,6 +22,7 @@ from typing import Any
 
 from atlas import __version__
 from atlas.config import AtlasConfig
+from atlas.errors import BadInput
 from atlas.rundir import RunDir, atomic_write_text
 
 # `max_tokens` is a sampling setting, `hf_token` a secret: match on how the key ends
@@ -34,8 +35,21 @@ NOT_RESULT_AFFECTING = (
 )
 
 
-class ConfigDrift(RuntimeError):
+class ConfigDrift(BadInput):
     """Resuming with settings that would change results."""
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A run's manifest.json, or a BadInput naming the file when it is missing or corrupt."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{path.parent} is not a run directory (no manifest.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path} is not valid JSON ({e}); restore it, or start a new run with another run.name") from None
+    if not isinstance(manifest, dict):
+        raise BadInput(f"{path} holds no JSON object; restore it, or start a new run with another run.name")
+    return manifest
 
 
 def now() -> str:
@@ -120,7 +134,7 @@ def open_manifest(run_dir: RunDir, config: AtlasConfig, details: dict[str, Any])
     """Create the manifest, or load it and refuse a drifting resume; record this session."""
     current = fingerprint(config)
     if run_dir.manifest.is_file():
-        manifest = json.loads(run_dir.manifest.read_text())
+        manifest = read_manifest(run_dir.manifest)
         changed = drift(manifest.get("fingerprint", {}), current)
         if changed and not config.run.allow_config_change:
             lines = [f"  {k}: {manifest['fingerprint'].get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}" for k in changed]

@@ -24,12 +24,13 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from atlas.errors import BadInput
 from atlas.records import InstanceResult, Prediction
 
 LOCK_FILE = ".atlas.lock"
 
 
-class RunLocked(RuntimeError):
+class RunLocked(BadInput):
     """Another process is running this run directory."""
 
 

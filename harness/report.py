@@ -26,6 +26,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from atlas.errors import BadInput
 from atlas.records import Status
 from atlas.rundir import RunDir, atomic_write_text
 from atlas.harness import stats
@@ -41,7 +42,7 @@ INFRA_STATUSES = {s.value for s in Status if s.is_infra_error}
 DIFFICULTY_ORDER = ("<15 min fix", "15 min - 1 hour", "1-4 hours", ">4 hours")
 
 
-class ReportError(ValueError):
+class ReportError(BadInput):
     """A path that cannot be reported on; the message says what to pass instead."""
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import openai
 from pydantic import BaseModel, ConfigDict, Field
 
-from atlas.config import ConfigError, validate_section
+from atlas.config import ConfigError
 from atlas.costs import FreePricing, Pricing
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
 from atlas.models.tokens import estimate_messages
@@ -37,7 +37,7 @@ CONTEXT_MESSAGE = re.compile(r"maximum context length|maximum model length|conte
 
 
 class OpenAIConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")  # the vLLM preset adds server/architecture sections
+    model_config = ConfigDict(extra="forbid")
     name: str
     backend: str
     model: str = Field(description="The model id the server serves.")
@@ -75,7 +75,7 @@ class OpenAICompatibleModel(Model):
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
-        self.settings = validate_section(self.settings_schema, config, prefix="model.")
+        self.settings = self.validate_settings(config)
         self.client: openai.OpenAI | None = None
         self.server_models: list[dict[str, Any]] = []
         # the window every check uses: the server's max_model_len once connect() reads it
