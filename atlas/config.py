@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from atlas.errors import BadInput
 from atlas.planner import GpuConfig
+from atlas.redaction import learn_secrets
 
 def _conf_dir() -> Path:
     """The Hydra tree: atlas/conf inside an installed wheel, conf/ beside atlas/ in a checkout."""
@@ -222,5 +223,9 @@ def validate_section(schema: type[BaseModel], raw: dict[str, Any], prefix: str =
 
 
 def validate(raw: dict[str, Any]) -> AtlasConfig:
-    """Check a composed, resolved config; raise ConfigError naming each bad key."""
+    """Check a composed, resolved config; raise ConfigError naming each bad key.
+
+    Its secrets are remembered, so that every file ATLAS writes masks them (atlas.redaction).
+    """
+    learn_secrets(raw)
     return validate_section(AtlasConfig, raw)

@@ -26,6 +26,7 @@ from typing import Iterator
 
 from atlas.errors import BadInput
 from atlas.records import InstanceResult, Prediction
+from atlas.redaction import redact_text
 
 LOCK_FILE = ".atlas.lock"
 
@@ -35,11 +36,12 @@ class RunLocked(BadInput):
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text`, secrets masked (atlas.redaction)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(redact_text(text))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -128,6 +130,6 @@ class RunDir:
     def append_prediction(self, model_name: str, result: InstanceResult) -> None:
         """O(1) per finished instance; a line torn by a kill is repaired by the next rebuild."""
         with open(self.predictions, "a", encoding="utf-8") as fh:
-            fh.write(self._prediction_line(model_name, result))
+            fh.write(redact_text(self._prediction_line(model_name, result)))
             fh.flush()
             os.fsync(fh.fileno())

@@ -9,6 +9,7 @@ it persists, recorded with its own status so it is never mistaken for an agent f
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import tempfile
 import threading
@@ -28,7 +29,7 @@ from atlas.gradable import check_gradable
 from atlas.image_store import ensure, fix_command, image_ref
 from atlas.images import build_task_images
 from atlas.interfaces import Deadline, Scaffold, ScaffoldFactory
-from atlas.manifest import host_info, now, open_manifest, write_manifest
+from atlas.manifest import check_drift, host_info, now, open_manifest, write_manifest
 from atlas.models import ModelError, Usage, make_model
 from atlas.models.metering import MeteredModel
 from atlas.progress import BatchProgress
@@ -223,11 +224,15 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
                                     reply_format=agent.reply_format()), limiter)
     client = docker_client()
     run_dir = RunDir(run_path)
-    with run_dir.lock():
+    with run_dir.lock(), contextlib.ExitStack() as stack:
+        stack.callback(model.close)
         swept = remove_labeled(client, **{"atlas.run_dir": str(run_dir.path)})
         session = Session(config, run_dir, model, agent, client, make_scaffold)
-        manifest = _start_manifest(session, instances, swept)
+        check_drift(run_dir, config)
         todo = _pending(run_dir, instances, config.run.rerun_errors)
+        if todo:  # the model (server) answers before anything is written to the run directory
+            model.open(run_dir.path)
+        manifest = _start_manifest(session, instances, swept)
         if todo and config.dataset.source == "task_repo" and config.env.build_missing:
             try:
                 build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
@@ -238,9 +243,6 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
         # preds.jsonl starts from what is finished and grows by one line per instance
         run_dir.write_predictions(model.name, exclude={i.instance_id for i in todo})
         try:
-            if todo:
-                model.open(run_dir.path)
-                manifest["model"] = model.describe()  # now with what the server reported
             with BatchProgress(len(todo), len(instances) - len(todo)) as progress:
                 _run_pool(session, todo, progress)
         finally:
@@ -249,7 +251,6 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
             run_dir.write_predictions(model.name)
             results = run_dir.results([i.instance_id for i in instances])
             _finish_manifest(session, manifest, results)
-            model.close()
     return RunSummary(run_dir.path, [i.instance_id for i in instances], results)
 
 

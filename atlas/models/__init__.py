@@ -12,6 +12,7 @@ from typing import Any
 from atlas.config import ConfigError, did_you_mean
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, Usage
 from atlas.planner import GpuConfig
+from atlas.redaction import learn_secrets
 
 BACKENDS: dict[str, str] = {
     "gold": "atlas.models.deterministic:GoldModel",
@@ -46,6 +47,7 @@ def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | 
     """The backend `config` names, told which scaffold it serves (and how its replies look, for the
     scripted backends) and on which GPU (for local servers)."""
     check_settings(config)  # every backend refuses unknown keys, the deterministic ones too
+    learn_secrets(config)  # masked in every file written from now on
     model = backend_class(str(config.get("backend")))(config)
     model.scaffold = scaffold
     model.gpu = gpu or GpuConfig()

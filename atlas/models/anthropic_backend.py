@@ -25,6 +25,7 @@ import anthropic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from atlas.config import ConfigError
+from atlas.redaction import remember_secret
 from atlas.costs import ApiPricing
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
 from atlas.models.retry import call_with_retries
@@ -76,6 +77,7 @@ class AnthropicModel(Model):
             raise ConfigError(f"model {self.settings.name!r}: environment variable {self.settings.api_key_env} "
                               "is not set; it must hold the Anthropic API key")
         self._key = key
+        remember_secret(key)  # masked in every file ATLAS writes
         # max_retries=0: tenacity (call_with_retries) is the only retry layer, so `retries` means what it says.
         self._client = anthropic.Anthropic(api_key=key, base_url=self.settings.base_url,
                                            timeout=self.settings.timeout, max_retries=0)

@@ -28,6 +28,7 @@ from atlas.costs import FreePricing, Pricing
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
 from atlas.models.tokens import estimate_messages
 from atlas.models.retry import call_with_retries
+from atlas.redaction import remember_secret
 
 # vLLM: "This model's maximum context length is M tokens. However, your request has N input tokens",
 # "'max_tokens' or 'max_completion_tokens' is too large: X. This model's maximum context length is ...",
@@ -89,6 +90,7 @@ class OpenAICompatibleModel(Model):
             return "EMPTY"  # local servers ignore it, the SDK insists on one
         if not os.environ.get(variable):
             raise ConfigError(f"model.api_key_env names {variable}, which is not set in the environment")
+        remember_secret(os.environ[variable])
         return os.environ[variable]
 
     def open(self, run_dir) -> None:
