@@ -25,7 +25,7 @@ from atlas.agents import SCAFFOLDS, make_agent
 from atlas.config import CONF_DIR, ConfigError, validate, validate_section
 from atlas.errors import report_errors
 from atlas.models import check_settings as check_model_settings
-from atlas.overrides import compose_config, prepare_run_dir, run_dir_of
+from atlas.overrides import check_writable, compose_config, run_dir_of
 from atlas.runner import run
 from atlas.rundir import RunDir
 
@@ -140,7 +140,7 @@ def main(overrides: list[str]) -> None:
         # before Hydra would report them as its own errors
         cfg = compose_config(overrides, hydra_config=True)
         resolve(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
-        prepare_run_dir(run_dir_of(cfg))
+        check_writable(run_dir_of(cfg))
     sys.argv = ["atlas run", *overrides]
     INFRA_FAILURES.clear()
     hydra_main()

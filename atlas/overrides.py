@@ -2,12 +2,13 @@
 
 Hydra reports an override it cannot apply with its own message and exit code 1. Here the
 same failures become ConfigErrors (exit 2) that name the key, list the keys valid at that
-place and suggest the closest one; and the run directory is created up front, so a
-directory that cannot be written is reported by name rather than as a Hydra traceback.
+place and suggest the closest one; and a run directory that cannot be created or written is
+reported by name before Hydra would fail on it with a traceback.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -53,15 +54,17 @@ def compose_config(overrides: list[str], hydra_config: bool = False) -> DictConf
         raise ConfigError(f"cannot apply the overrides: {message}") from None
 
 
-def prepare_run_dir(path: Path) -> None:
-    """Create the run directory now, so one that cannot be written is reported by name."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create the run directory {path}: {e.strerror or e}; "
-                          "set run.root (or run.name) to a writable place, e.g. run.root=/tmp/atlas-runs") from None
-    if not path.is_dir():
-        raise ConfigError(f"the run directory {path} is not a directory; set run.root or run.name to another place")
+def check_writable(path: Path) -> None:
+    """Refuse, by name, a run directory that could not be created or written (nothing is created here)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        raise ConfigError(f"the run directory {path} exists and is not a directory; set run.root or run.name elsewhere")
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "is not a directory" if not existing.is_dir() else "is not writable"
+        raise ConfigError(f"cannot create or write the run directory {path}: {existing} {why}; "
+                          "set run.root (or run.name) to a writable place, e.g. run.root=/tmp/atlas-runs")
 
 
 def run_dir_of(cfg: DictConfig) -> Path:

@@ -32,7 +32,8 @@ ROUND_TO = 1024
 
 
 class Architecture(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
+    parameters_b: float | None = Field(None, gt=0, description="Parameter count in billions (recorded, not used).")
     weights_gb: float = Field(gt=0, description="GB (1e9 bytes) of weights as vLLM loads them (its 'Model loading took' "
                                                 "line), else as published.")
     layers: int = Field(gt=0)
