@@ -89,13 +89,19 @@ class Redactor:
             for match in FLAG_IN_TEXT.finditer(data):
                 self.remember(match.group(3))
 
-    def text(self, text: str) -> str:
-        """`text` with learned values, URL credentials and secret flag values masked."""
+    def text(self, text: str, shapes: bool = True) -> str:
+        """`text` with learned values masked, and with `shapes`, URL credentials and secret flag values.
+
+        Patches pass shapes=False: a repository's own `--password x` or `db://u:p@host` must reach
+        the harness unchanged, while a learned secret is masked even there.
+        """
         with self._lock:
             known = sorted(self._known, key=len, reverse=True)
         for value in known:
             if value in text:
                 text = text.replace(value, MASK)
+        if not shapes:
+            return text
         text = URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{MASK}@", text)
         return FLAG_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}" if m.group(3) != MASK else m.group(0), text)
 

@@ -97,3 +97,6 @@ def test_redaction_by_shape_and_by_learned_value():
     log = "INFO args: --api-key argv-secret-3 HF_HOME=/cache/hf-home-5 body-secret-2 pw-in-url-1 --max-model-len 8192"
     assert redactor.text(log) == "INFO args: --api-key *** HF_HOME=*** *** *** --max-model-len 8192"
     assert redactor.text("GET https://bob:never-learned@host/x") == "GET https://***@host/x"
+    # a patch keeps a repository's own credentials-shaped text; only learned secrets are masked in it
+    patch = "+DATABASE = 'postgres://app:app-pass@db/x'  # --password app-pass2 body-secret-2"
+    assert redactor.text(patch, shapes=False) == patch.replace("body-secret-2", "***")
