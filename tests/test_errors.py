@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from atlas import errors
-from atlas.cli import report_errors
+from atlas.errors import report_errors
 from atlas.config import ConfigError
 from tests.conftest import REPO_ROOT, atlas
 
@@ -15,7 +15,7 @@ from tests.conftest import REPO_ROOT, atlas
 def test_exit_codes_are_documented_where_users_look():
     readme = (REPO_ROOT / "README.md").read_text()
     help_text = atlas("run", "--help").stdout
-    for code in (errors.OK, errors.UNEXPECTED, errors.BAD_INPUT, errors.INFRASTRUCTURE, errors.INTERRUPTED):
+    for code in (errors.OK, errors.UNEXPECTED, errors.BAD_INPUT, errors.INFRA_FAILURES, errors.INTERRUPTED):
         assert f"| {code} |" in readme
         assert f"{code} " in help_text.split("Exit codes:")[1]
 
@@ -86,7 +86,7 @@ def test_unwritable_run_directory_is_named(tmp_path, where):
 def test_a_failed_model_server_leaves_no_manifest_or_predictions(docker_client, tmp_path):
     done = atlas("run", "model=qwen2.5-coder-14b-awq", "model.server.command=['false']", "model.server.max_model_len=8192",
                  f"run.root={tmp_path}", "run.evaluate=false")
-    assert done.returncode in (errors.BAD_INPUT, errors.INFRASTRUCTURE), done.stderr
+    assert done.returncode in (errors.BAD_INPUT, errors.INFRA_FAILURES), done.stderr
     assert "vllm serve exited with code 1" in done.stderr
     run_dir = tmp_path / "sample.qwen2.5-coder-14b-awq.bash"
     assert not (run_dir / "manifest.json").exists() and not (run_dir / "preds.jsonl").exists()
