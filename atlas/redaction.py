@@ -27,7 +27,6 @@ SECRET_FLAG = re.compile(r"^--?[\w-]*(api[_-]?key|secret|password|passwd|token|c
 FLAG_IN_TEXT = re.compile(r"(--?[\w-]*(?:api[_-]?key|secret|password|passwd|token|credentials?))([= ]+)([^\s'\",\]]+)",
                           re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"([a-zA-Z][\w+.-]*://)([^/\s:@'\"]+)(?::([^/\s@'\"]*))?@")
-ENV_KEYS = {"env", "environment"}
 MIN_LEARNED = 6  # shorter values ("0", "true") would mask unrelated text
 
 
@@ -40,9 +39,12 @@ def is_secret_key(key: Any) -> bool:
     return bool(SECRET_KEY.search(_leaf_key(key)))
 
 
-def _masks_values(key: Any) -> bool:
-    """An environment map: every value is treated as a secret (HF_TOKEN, proxy URLs with passwords ...)."""
-    return _leaf_key(key) in ENV_KEYS
+def _masks_values(key: Any, parent: Any) -> bool:
+    """A server's environment map (`server.env`): every value is a secret (HF_TOKEN, proxy URLs ...).
+
+    Only under `server`: the top-level `env` section is the container's settings, not a secret.
+    """
+    return _leaf_key(key) == "env" and _leaf_key(parent) == "server"
 
 
 class Redactor:
@@ -60,17 +62,17 @@ class Redactor:
             with self._lock:
                 self._known.add(str(value))
 
-    def learn(self, data: Any) -> None:
+    def learn(self, data: Any, parent: Any = None) -> None:
         """Remember every secret value in a configuration-like structure."""
         if isinstance(data, dict):
             for key, value in data.items():
                 if is_secret_key(key) and not isinstance(value, (dict, list)):
                     self.remember(value)
-                elif _masks_values(key) and isinstance(value, dict):
+                elif _masks_values(key, parent) and isinstance(value, dict):
                     for item in value.values():
                         self.remember(item)
                 else:
-                    self.learn(value)
+                    self.learn(value, key)
         elif isinstance(data, (list, tuple)):
             items = [str(v) if not isinstance(v, (dict, list, tuple)) else v for v in data]
             for index, item in enumerate(items):
@@ -105,12 +107,12 @@ class Redactor:
         text = URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{MASK}@", text)
         return FLAG_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}" if m.group(3) != MASK else m.group(0), text)
 
-    def data(self, value: Any) -> Any:
+    def data(self, value: Any, parent: Any = None) -> Any:
         """A copy of a JSON-like structure with every secret masked."""
         if isinstance(value, dict):
             return {k: (MASK if is_secret_key(k) and v not in (None, "", {}, []) and not isinstance(v, (dict, list))
-                        else {name: MASK for name in v} if _masks_values(k) and isinstance(v, dict)
-                        else self.data(v)) for k, v in value.items()}
+                        else {name: MASK for name in v} if _masks_values(k, parent) and isinstance(v, dict)
+                        else self.data(v, k)) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             masked, hide_next = [], False
             for item in value:

@@ -89,7 +89,7 @@ def test_redaction_by_shape_and_by_learned_value():
     config = {"base_url": "https://alice:pw-in-url-1@proxy.example/v1", "extra_body": {"auth_token": "body-secret-2"},
               "server": {"extra_args": ["--api-key", "argv-secret-3", "--max-num-batched-tokens", "8192",
                                         "--hf-token=argv-secret-4"], "env": {"HF_HOME": "/cache/hf-home-5"}}}
-    redactor.learn(config)
+    redactor.learn({**config, "env": {"pull": "missing", "workdir": "/testbed"}})  # the container section: no secrets
     assert redactor.data(config) == {
         "base_url": "https://***@proxy.example/v1", "extra_body": {"auth_token": "***"},
         "server": {"extra_args": ["--api-key", "***", "--max-num-batched-tokens", "8192", "--hf-token=***"],
@@ -97,6 +97,8 @@ def test_redaction_by_shape_and_by_learned_value():
     log = "INFO args: --api-key argv-secret-3 HF_HOME=/cache/hf-home-5 body-secret-2 pw-in-url-1 --max-model-len 8192"
     assert redactor.text(log) == "INFO args: --api-key *** HF_HOME=*** *** *** --max-model-len 8192"
     assert redactor.text("GET https://bob:never-learned@host/x") == "GET https://***@host/x"
+    assert redactor.data({"env": {"pull": "missing"}}) == {"env": {"pull": "missing"}}
+    assert redactor.text("cd /testbed && git diff") == "cd /testbed && git diff"
     # a patch keeps a repository's own credentials-shaped text; only learned secrets are masked in it
     patch = "+DATABASE = 'postgres://app:app-pass@db/x'  # --password app-pass2 body-secret-2"
     assert redactor.text(patch, shapes=False) == patch.replace("body-secret-2", "***")

@@ -286,6 +286,7 @@ def test_stopping_a_run_leaves_no_server_behind(sample_images, docker_client, tm
     while stand_in_pids(str(answers)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert stand_in_pids(str(answers)) == []
-    assert "SIGTERM" in log.read_text()
+    if sig == "SIGINT":  # a SIGKILLed ATLAS no longer copies the server's (redacted) output to the log
+        assert "SIGTERM" in log.read_text()
     # a SIGKILLed run leaves its container for the next session to sweep; there is none here
     remove_labeled(docker_client, **{"atlas.run_dir": str(log.parent.resolve())})
