@@ -84,7 +84,7 @@ def test_installed_wheel_plans_and_runs_gold_from_an_empty_folder(installed, sam
                  empty, env=_clean_env()).stdout.split()
     assert all(Path(p).is_relative_to(bin_dir.parent) for p in where), where  # ATLAS from the wheel, not the checkout
 
-    plan_args = ["plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=16"]
+    plan_args = ["plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=24"]
     plan = _run([bin_dir / "atlas", *plan_args], empty, env=_clean_env())
     assert "vllm serve flags: --max-model-len" in plan.stdout
     assert plan.stdout == _run([sys.executable, "-m", "atlas.cli", *plan_args], REPO_ROOT).stdout  # same as the checkout
