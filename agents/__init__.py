@@ -16,7 +16,7 @@ from atlas.agents.base import Scaffold
 from atlas.agents.bash.agent import BashAgent
 from atlas.agents.mini.agent import MiniAgent
 from atlas.agents.tools.agent import ToolsAgent
-from atlas.config import ConfigError
+from atlas.config import ConfigError, did_you_mean
 from atlas.interfaces import AgentOutcome
 
 SCAFFOLDS: dict[str, type[Scaffold]] = {"bash": BashAgent, "tools": ToolsAgent, "agentless": AgentlessAgent,
@@ -26,7 +26,8 @@ SCAFFOLDS: dict[str, type[Scaffold]] = {"bash": BashAgent, "tools": ToolsAgent, 
 def make_agent(config: dict[str, Any]) -> Scaffold:
     name = config.get("name")
     if name not in SCAFFOLDS:
-        raise ConfigError(f"agent.name {name!r} is unknown; choose one of: {', '.join(sorted(SCAFFOLDS))}")
+        raise ConfigError(f"agent.name {name!r} is unknown{did_you_mean(str(name), SCAFFOLDS)}; "
+                          f"choose one of: {', '.join(sorted(SCAFFOLDS))}")
     return SCAFFOLDS[name](config)
 
 

@@ -20,9 +20,11 @@ from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
 from atlas import errors
-from atlas.agents import make_agent
-from atlas.config import CONF_DIR, ConfigError, validate
+from atlas.agents import SCAFFOLDS, make_agent
+from atlas.config import CONF_DIR, ConfigError, validate, validate_section
 from atlas.errors import report_errors
+from atlas.models import check_settings as check_model_settings
+from atlas.overrides import check_writable, compose_config, run_dir_of
 from atlas.runner import run
 from atlas.repeats import repeat_dirs, repeat_label
 from atlas.rundir import RunDir
@@ -41,13 +43,22 @@ OmegaConf.register_new_resolver("atlas_dirname", dirname, replace=True)
 
 
 def resolve(cfg: DictConfig):
-    """Resolve interpolations and validate, turning OmegaConf's errors into a ConfigError."""
+    """Resolve interpolations and validate every section, turning OmegaConf's errors into a ConfigError.
+
+    The core validates its own sections; `model.*` is checked against its backend's schema and
+    `agent.*` against its scaffold's, so a typo anywhere stops the command before anything runs.
+    """
     try:
         raw = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", "") or "?"
         raise ConfigError(f"config key {key} must be set: {e.msg if hasattr(e, 'msg') else e}") from None
-    return validate(raw)
+    config = validate(raw)
+    check_model_settings(config.model.model_dump())
+    if config.agent.name not in SCAFFOLDS:
+        make_agent(config.agent.model_dump())  # raises the ConfigError that lists the scaffolds
+    validate_section(SCAFFOLDS[config.agent.name].settings_schema, config.agent.model_dump(), prefix="agent.")
+    return config
 
 
 def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, Any]:
@@ -137,6 +148,12 @@ class SweepTable(Callback):
 def main(overrides: list[str]) -> None:
     from atlas.infra import retry_lines
 
+    if not any(a.startswith("-") for a in overrides):  # --help, --cfg, -m ...: Hydra's own modes
+        # bad overrides, bad values and an unwritable run directory end here as bad input (exit 2),
+        # before Hydra would report them as its own errors
+        cfg = compose_config(overrides, hydra_config=True)
+        resolve(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+        check_writable(run_dir_of(cfg))
     sys.argv = ["atlas run", *overrides]
     INFRA_FAILURES.clear()
     hydra_main()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
-from atlas.errors import INFRA_FAILURES, err, report_errors
+from atlas.errors import BAD_INPUT, INFRA_FAILURES, BadInput, err, report_errors
 
 USAGE = """usage: atlas <command> [options]
 
@@ -35,8 +34,11 @@ commands:
 
 
 def evaluate_command(args: list[str]) -> None:
+    from pydantic import ValidationError
+
     from atlas.app import grade_and_report
     from atlas.config import AtlasConfig
+    from atlas.manifest import read_manifest
 
     parser = argparse.ArgumentParser(prog="atlas evaluate", description="Grade a run directory with the official harness.")
     parser.add_argument("run_dir", type=Path)
@@ -44,10 +46,13 @@ def evaluate_command(args: list[str]) -> None:
     parser.add_argument("--timeout", type=int, help="seconds per instance's tests (default: the run's harness.timeout)")
     options = parser.parse_args(args)
     manifest_path = options.run_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise ValueError(f"{options.run_dir} is not a run directory (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
-    config = AtlasConfig.model_validate(manifest["config"])
+    manifest = read_manifest(manifest_path)
+    try:
+        config = AtlasConfig.model_validate(manifest["config"])
+        instance_ids = manifest["dataset"]["instance_ids"]
+    except (KeyError, TypeError, ValidationError) as e:
+        raise BadInput(f"{manifest_path} lacks a valid config or dataset.instance_ids ({e}); "
+                       "it was not written by this version of `atlas run`") from None
     config.run.evaluate = config.harness.enabled = True
     if options.workers:
         config.harness.workers = options.workers
@@ -56,9 +61,9 @@ def evaluate_command(args: list[str]) -> None:
     from atlas.datasets import load_instances, resolve_path
     from atlas.gradable import check_gradable
 
-    selected = set(manifest["dataset"]["instance_ids"])
+    selected = set(instance_ids)
     check_gradable([i for i in load_instances(config.dataset) if i.instance_id in selected], resolve_path(config.dataset))
-    figures = grade_and_report(config, options.run_dir.resolve(), manifest["dataset"]["instance_ids"])
+    figures = grade_and_report(config, options.run_dir.resolve(), instance_ids)
     if figures["infra"]:  # not scored: exit as `atlas run` does (atlas.errors)
         err.print(f"{len(figures['infra'])} instance(s) are infrastructure failures, not scored: "
                   f"{', '.join(sorted(figures['infra']))}", highlight=False, soft_wrap=True)
@@ -117,11 +122,16 @@ def power_command(args: list[str]) -> None:
     parser.add_argument("--power", type=float, default=POWER, help=f"power (default {POWER})")
     options = parser.parse_args(args)
     if options.effect is None and options.instances is None:
-        raise ValueError("atlas power needs --effect POINTS (instances needed) or --instances N (detectable difference)")
-    design = Design(rate=options.rate / 100, repeats=options.repeats, icc=options.icc,
-                    correlation=0.0 if options.unpaired else options.correlation, alpha=options.alpha, power=options.power)
-    effect = None if options.effect is None else options.effect / 100
-    Console().print(to_rich(power_table(design, effect, options.instances)))
+        raise BadInput("atlas power needs --effect POINTS (instances needed) or --instances N (detectable difference)")
+    try:
+        design = Design(rate=options.rate / 100, repeats=options.repeats, icc=options.icc,
+                        correlation=0.0 if options.unpaired else options.correlation, alpha=options.alpha,
+                        power=options.power)
+        effect = None if options.effect is None else options.effect / 100
+        table = power_table(design, effect, options.instances)
+    except ValueError as e:  # a value outside its range: the message names it
+        raise BadInput(f"atlas power: {e}") from None
+    Console().print(to_rich(table))
 
 
 def images_command(args: list[str]) -> None:
@@ -183,18 +193,17 @@ def dataset_command(args: list[str]) -> None:
 
 
 def plan_command(args: list[str]) -> None:
-    from hydra import compose, initialize_config_dir
     from rich.table import Table
 
     from atlas.app import resolve
-    from atlas.config import CONF_DIR, ConfigError
+    from atlas.config import ConfigError
+    from atlas.overrides import compose_config
     from atlas.planner import Architecture, plan
 
     if any(a in ("-h", "--help") for a in args):
         print("usage: atlas plan model=<preset> [gpu.vram_gb=N] [model.server.kv_cache_dtype=fp8] [...]")
         return
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        config = resolve(compose("config", overrides=args))
+    config = resolve(compose_config(args))
     model = config.model.model_dump()
     if not model.get("architecture"):
         raise ConfigError(f"model {config.model.name!r} has no architecture section to plan with")
@@ -214,7 +223,7 @@ def plan_command(args: list[str]) -> None:
               f"{result.gpu_memory_utilization} --kv-cache-memory-bytes {result.kv_cache_memory_bytes}")
     else:
         print(f"does not fit: {result.reason}")
-        sys.exit(1)
+        sys.exit(BAD_INPUT)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -233,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                 "report": report_command, "compare": compare_command, "power": power_command}
     if command not in handlers:
         err.print(f"[bold red]error:[/] unknown command {command!r}\n{USAGE}")
-        sys.exit(2)
+        sys.exit(BAD_INPUT)
     with report_errors():
         handlers[command](rest)
 

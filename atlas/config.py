@@ -8,13 +8,16 @@ backend and scaffold validates its own parameters.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Iterable, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from atlas.errors import BadInput
 from atlas.planner import GpuConfig
+from atlas.redaction import learn_secrets
 
 def _conf_dir() -> Path:
     """The Hydra tree: atlas/conf inside an installed wheel, conf/ beside atlas/ in a checkout."""
@@ -26,7 +29,7 @@ def _conf_dir() -> Path:
 CONF_DIR = _conf_dir()
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInput):
     """The configuration cannot be used; the message says which key and why."""
 
 
@@ -140,6 +143,12 @@ class RunSettings(_Strict):
                 raise ValueError(f"not a valid regular expression: {e}") from e
         return value
 
+    @field_validator("slice", mode="before")
+    @classmethod
+    def _slice_as_text(cls, value: Any) -> Any:
+        # `run.slice=5` reaches here as an int: Hydra types unquoted numbers
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @field_validator("slice")
     @classmethod
     def _slice_parses(cls, value: str | None) -> str | None:
@@ -182,18 +191,63 @@ def parse_slice(text: str) -> slice:
     return slice(*numbers)
 
 
-def validate_section(schema: type[BaseModel], raw: dict[str, Any], prefix: str = "") -> Any:
-    """Validate `raw` against `schema`; raise ConfigError naming each bad key (under `prefix`)."""
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest of `choices`, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _schema_at(schema: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at `path` (its parent), following nested sections."""
+    for part in path:
+        field = schema.model_fields.get(str(part)) if isinstance(part, str) else None
+        if field is None:
+            return None
+        candidates = [field.annotation, *get_args(field.annotation)]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            return None
+        schema = nested[0]
+    return schema
+
+
+def _unknown_key(schema: type[BaseModel], loc: tuple[Any, ...], elsewhere: Callable[[], dict[str, set[str]]] | None) -> str:
+    parent = _schema_at(schema, loc[:-1])
+    if parent is None:
+        return "unknown key"
+    valid = sorted(parent.model_fields)
+    hint = did_you_mean(str(loc[-1]), valid)
+    if not hint and elsewhere is not None and len(loc) == 1:
+        # a key of another variant of this section (e.g. `temperature` on a deterministic model)
+        owners = {name: keys for name, keys in elsewhere().items() if did_you_mean(str(loc[-1]), keys)}
+        if owners:
+            word = did_you_mean(str(loc[-1]), set().union(*owners.values()))
+            hint = f"{word[:-1]} it is a key of {', '.join(sorted(owners))} only)"
+    return f"unknown key{hint}; valid keys: {', '.join(valid)}"
+
+
+def validate_section(schema: type[BaseModel], raw: dict[str, Any], prefix: str = "",
+                     elsewhere: Callable[[], dict[str, set[str]]] | None = None) -> Any:
+    """Validate `raw` against `schema`; raise ConfigError naming each bad key (under `prefix`).
+
+    An unknown key is refused with the valid keys of its section and the closest one; where
+    no key is close, `elsewhere()` (variant name -> its keys) may name the variants that have one.
+    """
     try:
         return schema.model_validate(raw)
     except ValidationError as e:
         lines = []
         for err in e.errors():
             where = prefix + (".".join(str(p) for p in err["loc"]) or "<root>")
-            lines.append(f"  {where}: {err['msg']}")
+            message = _unknown_key(schema, err["loc"], elsewhere) if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"  {where}: {message}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
 
 
 def validate(raw: dict[str, Any]) -> AtlasConfig:
-    """Check a composed, resolved config; raise ConfigError naming each bad key."""
+    """Check a composed, resolved config; raise ConfigError naming each bad key.
+
+    Its secrets are remembered, so that every file ATLAS writes masks them (atlas.redaction).
+    """
+    learn_secrets(raw)
     return validate_section(AtlasConfig, raw)

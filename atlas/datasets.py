@@ -14,13 +14,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
 from atlas.config import DatasetConfig, RunSettings, parse_slice
+from atlas.errors import BadInput
 
 BUNDLED_TASKS = Path(__file__).resolve().parent / "sample_tasks"
 # real SWE-bench rows shipped with ATLAS (their stand-in images: `atlas images build --dataset bundled-real`)
 BUNDLED_REAL = Path(__file__).resolve().parent / "standins" / "instances.jsonl"
 
 
-class DatasetError(ValueError):
+class DatasetError(BadInput):
     """The dataset cannot be loaded or one of its rows is malformed."""
 
 

@@ -3,6 +3,9 @@
 A script can trust the code: 0 the work was done; 1 an unexpected error (a bug: its
 traceback is kept); 2 bad input, with a message naming the file or key at fault; 3 the run
 finished, but some instances ended in infrastructure failures (retry them); 130 interrupted.
+
+This module imports nothing from ATLAS: the error classes every layer raises derive from the
+two bases here, so `report_errors` needs no import of the layers (and no import cycle).
 """
 
 from __future__ import annotations
@@ -32,19 +35,23 @@ EXIT_CODES = {
 err = Console(stderr=True)
 
 
+class BadInput(ValueError):
+    """Input the user can fix (config, dataset, run directory, usage); the message names the file or key."""
+
+
+class InfrastructureError(RuntimeError):
+    """The machinery failed (Docker, a model server), not the input and not ATLAS."""
+
+
 @contextlib.contextmanager
 def report_errors() -> Iterator[None]:
-    """Known failures end with one clear line and exit code 2, not a traceback."""
-    from atlas.config import ConfigError
-    from atlas.datasets import DatasetError
-    from atlas.environments import EnvError
-    from atlas.manifest import ConfigDrift
-    from atlas.models import ModelError
-    from atlas.rundir import RunLocked
+    """Known failures end with one clear line and exit code 2, not a traceback.
 
+    Anything else is a bug in ATLAS or a library and keeps its traceback (exit 1).
+    """
     try:
         yield
-    except (ConfigError, DatasetError, EnvError, ModelError, ConfigDrift, RunLocked, ValueError) as e:
+    except (BadInput, InfrastructureError) as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(BAD_INPUT)
     except KeyboardInterrupt:

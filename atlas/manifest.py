@@ -22,10 +22,10 @@ from typing import Any
 
 from atlas import __version__
 from atlas.config import AtlasConfig
+from atlas.errors import BadInput
+from atlas.redaction import redact
 from atlas.rundir import RunDir, atomic_write_text
 
-# `max_tokens` is a sampling setting, `hf_token` a secret: match on how the key ends
-SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|(^|_)token|authorization|credentials?)$", re.IGNORECASE)
 # keys that change how a run is carried out, but not what any instance's result is
 NOT_RESULT_AFFECTING = (
     "run.name", "run.root", "run.sweep", "run.workers", "run.executor", "run.ray_address", "run.max_inflight_requests", "run.retries", "run.rerun_errors",
@@ -34,26 +34,25 @@ NOT_RESULT_AFFECTING = (
 )
 
 
-class ConfigDrift(RuntimeError):
+class ConfigDrift(BadInput):
     """Resuming with settings that would change results."""
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A run's manifest.json, or a BadInput naming the file when it is missing or corrupt."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"{path.parent} is not a run directory (no manifest.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path} is not valid JSON ({e}); restore it, or start a new run with another run.name") from None
+    if not isinstance(manifest, dict):
+        raise BadInput(f"{path} holds no JSON object; restore it, or start a new run with another run.name")
+    return manifest
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def redact(value: Any) -> Any:
-    """Replace values under secret-looking keys, at any depth."""
-    if isinstance(value, dict):
-        return {k: ("***" if SECRET_KEY.search(str(k)) and v else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
-
-
-def redact_argv(argv: list[str]) -> list[str]:
-    """Hide the value of a secret-looking `key=value` override."""
-    return [a.split("=", 1)[0] + "=***" if "=" in a and SECRET_KEY.search(a.split("=", 1)[0]) else a for a in argv]
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -116,19 +115,29 @@ def versions() -> dict[str, Any]:
     }
 
 
+def check_drift(run_dir: RunDir, config: AtlasConfig) -> list[str]:
+    """The result-affecting keys that differ from the run's manifest; ConfigDrift unless allowed."""
+    if not run_dir.manifest.is_file():
+        return []
+    recorded = read_manifest(run_dir.manifest).get("fingerprint", {})
+    current = fingerprint(config)
+    changed = drift(recorded, current)
+    if changed and not config.run.allow_config_change:
+        lines = [f"  {k}: {recorded.get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}" for k in changed]
+        raise ConfigDrift(
+            f"{run_dir.path} was started with different settings that change results:\n"
+            + "\n".join(lines)
+            + "\nUse a new run.name, or pass run.allow_config_change=true to resume anyway (recorded in the manifest)."
+        )
+    return changed
+
+
 def open_manifest(run_dir: RunDir, config: AtlasConfig, details: dict[str, Any]) -> dict[str, Any]:
     """Create the manifest, or load it and refuse a drifting resume; record this session."""
     current = fingerprint(config)
     if run_dir.manifest.is_file():
-        manifest = json.loads(run_dir.manifest.read_text())
-        changed = drift(manifest.get("fingerprint", {}), current)
-        if changed and not config.run.allow_config_change:
-            lines = [f"  {k}: {manifest['fingerprint'].get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}" for k in changed]
-            raise ConfigDrift(
-                f"{run_dir.path} was started with different settings that change results:\n"
-                + "\n".join(lines)
-                + "\nUse a new run.name, or pass run.allow_config_change=true to resume anyway (recorded in the manifest)."
-            )
+        changed = check_drift(run_dir, config)
+        manifest = read_manifest(run_dir.manifest)
         if changed:
             manifest.setdefault("config_changes", []).append({"at": now(), "keys": changed})
             manifest["fingerprint"] = current
@@ -136,10 +145,11 @@ def open_manifest(run_dir: RunDir, config: AtlasConfig, details: dict[str, Any])
         manifest = {"created_at": now(), "fingerprint": current, "sessions": []}
     manifest.update(details)
     manifest["config"] = redact(config.model_dump(mode="json"))
-    manifest["sessions"].append({"started_at": now(), "argv": redact_argv(sys.argv[1:]), "versions": versions()})
+    manifest["sessions"].append({"started_at": now(), "argv": redact(sys.argv[1:]), "versions": versions()})
     write_manifest(run_dir, manifest)
     return manifest
 
 
 def write_manifest(run_dir: RunDir, manifest: dict[str, Any]) -> None:
-    atomic_write_text(run_dir.manifest, json.dumps(manifest, indent=2, default=str) + "\n")
+    """Every section, the model's description included, passes through the one redaction."""
+    atomic_write_text(run_dir.manifest, json.dumps(redact(manifest), indent=2, default=str) + "\n")

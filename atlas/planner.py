@@ -24,13 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
+from atlas.errors import BadInput
+
 GIB = 1024**3
 KV_BYTES = {"auto": 2, "fp16": 2, "bfloat16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 ROUND_TO = 1024
 
 
 class Architecture(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
+    parameters_b: float | None = Field(None, gt=0, description="Parameter count in billions (recorded, not used).")
     weights_gb: float = Field(gt=0, description="GB (1e9 bytes) of weights as vLLM loads them (its 'Model loading took' "
                                                 "line), else as published.")
     layers: int = Field(gt=0)
@@ -84,7 +87,7 @@ def recommended_workers(kv_tokens: int, agent_tokens: int) -> int:
 
 def kv_bytes_per_token(arch: Architecture, kv_cache_dtype: str) -> int:
     if kv_cache_dtype not in KV_BYTES:
-        raise ValueError(f"unknown kv_cache_dtype {kv_cache_dtype!r}; known: {', '.join(KV_BYTES)}")
+        raise BadInput(f"unknown kv_cache_dtype {kv_cache_dtype!r}; known: {', '.join(KV_BYTES)}")
     return 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
 
 

@@ -7,7 +7,7 @@ layout the harness's eval script needs:
 - `/testbed`: the real repository at the row's `base_commit` (the real commit object, its history
   cut at that commit), from a local git mirror (see `find_mirror`); no code is shipped with ATLAS.
 - `/opt/miniconda3/bin/activate`: a shim whose `conda activate testbed` activates a venv at
-  `/opt/miniconda3/envs/testbed`, made from the Debian suite's Python (bullseye: 3.9).
+  `/opt/miniconda3/envs/testbed`, made from the Debian suite's Python (bullseye: 3.9, bookworm: 3.11).
 - the test dependencies (`atlas/standins/environments.yaml`) installed offline from wheels
   downloaded from PyPI at build time, then the harness's own install step for the repo version;
   pip inside the image reads the same wheels, so the eval script's reinstall works offline too.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,13 +33,14 @@ import yaml
 
 from atlas.datasets import DatasetError, Instance
 from atlas.environments.docker import EnvError
-from atlas.images import build_base_image, image_exists
+from atlas.images import BASE_PACKAGES, build_base_image, image_exists
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 MIRRORS_ENV = "ATLAS_GIT_MIRRORS"
 DEFAULT_MIRRORS = Path("~/.cache/atlas/git-mirrors")
 WHEEL_CACHE = Path("~/.cache/atlas/wheels")
-SUITE_PACKAGES = ("python3", "python3-venv", "git", "patch", "procps", "ca-certificates")
+# a superset of the sample tasks' base packages: whichever builds atlas-base:<suite> first, it serves both
+SUITE_PACKAGES = (*BASE_PACKAGES, "python3-venv")
 SUITE_PYTHON = {"bullseye": "3.9", "bookworm": "3.11"}
 # wheel platforms a Debian bullseye (glibc 2.31) x86_64 container can load
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_24_x86_64", "manylinux_2_28_x86_64", "manylinux_2_31_x86_64")
@@ -50,11 +52,13 @@ COPY wheels /opt/wheels
 COPY pip.conf /etc/pip.conf
 COPY activate /opt/miniconda3/bin/activate
 COPY profile.sh /etc/profile.d/testbed.sh
-RUN python3 -m venv /opt/miniconda3/envs/testbed \\
+# pip comes from its wheel, not ensurepip: a base image built for the sample tasks lacks python3-venv
+RUN python3 -m venv --without-pip /opt/miniconda3/envs/testbed \\
+ && /opt/miniconda3/envs/testbed/bin/python "$(ls /opt/wheels/pip-*.whl)/pip" install -q /opt/wheels/pip-*.whl \\
  && /opt/miniconda3/envs/testbed/bin/python -m pip install -q -r /opt/wheels/requirements.txt
 ADD testbed.tar /
 WORKDIR /testbed
-RUN bash -c 'set -e; source /opt/miniconda3/bin/activate; conda activate testbed; {install}'
+{env}RUN bash -c 'set -e; source /opt/miniconda3/bin/activate; conda activate testbed; {install}'
 """
 
 
@@ -93,6 +97,9 @@ def environment_for(instance: Instance) -> dict:
         known = [f"{r} {v}" for r, vs in environments().items() for v in vs]
         raise DatasetError(f"{instance.instance_id}: no stand-in environment for {instance.repo} version "
                            f"{instance.version!r} (known: {', '.join(known)}); add one to {STANDINS / 'environments.yaml'}")
+    if not any(re.match(r"pip\b(?!-)", r) for r in env["requirements"]):
+        raise DatasetError(f"{STANDINS / 'environments.yaml'}: {instance.repo} {instance.version}: requirements must pin pip "
+                           "(the testbed env's pip is installed from its wheel)")
     return env
 
 
@@ -146,13 +153,34 @@ def export_testbed(mirror: Path, commit: str, tar_path: Path) -> None:
         subprocess.run(["tar", "-C", tmp, "-cf", str(tar_path), "testbed"], check=True)
 
 
+def scm_version(mirror: Path, commit: str) -> str:
+    """The version setuptools-scm gives a clean checkout of `commit` with all tags (its default
+    guess-next-dev scheme): the tag itself, or the tag's last number plus one, `.devN+gHASH`."""
+    try:
+        described = _git("describe", "--tags", "--long", "--match", "*[0-9]*", commit, cwd=mirror).strip()
+    except EnvError as e:
+        raise EnvError(f"no version tag below {commit} in {mirror}, so setuptools-scm's version is unknown: {e}") from None
+    tag, distance, node = described.rsplit("-", 2)
+    tag = tag.removeprefix("v")
+    if distance == "0":
+        return tag
+    head, _, last = tag.rpartition(".")
+    if not last.isdigit():
+        raise EnvError(f"cannot derive the next version after tag {tag!r} of {mirror} (setuptools-scm's scheme)")
+    return f"{head + '.' if head else ''}{int(last) + 1}.dev{distance}+{node}"
+
+
 def _context(instance: Instance, env: dict, folder: Path) -> None:
     python = SUITE_PYTHON[env["suite"]]
     shutil.copytree(download_wheels(list(env["requirements"]), python), folder / "wheels")
     for name in ("activate", "profile.sh", "pip.conf"):
         shutil.copy(STANDINS / name, folder / name)
-    export_testbed(find_mirror(instance.repo), instance.base_commit, folder / "testbed.tar")
-    (folder / "Dockerfile").write_text(DOCKERFILE.format(suite=env["suite"], install=install_command(instance)))
+    mirror = find_mirror(instance.repo)
+    export_testbed(mirror, instance.base_commit, folder / "testbed.tar")
+    # the cut history has no tags: pin the version the official image's full clone would get
+    lines = (f"ENV SETUPTOOLS_SCM_PRETEND_VERSION={scm_version(mirror, instance.base_commit)}\n"
+             if env.get("scm_version") else "")
+    (folder / "Dockerfile").write_text(DOCKERFILE.format(suite=env["suite"], install=install_command(instance), env=lines))
 
 
 def build_standin_images(client: docker.DockerClient, instances: list[Instance], force: bool = False,

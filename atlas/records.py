@@ -67,6 +67,3 @@ class Prediction(BaseModel):
     instance_id: str
     model_name_or_path: str
     model_patch: str
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump()

@@ -24,21 +24,24 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from atlas.errors import BadInput
 from atlas.records import InstanceResult, Prediction
+from atlas.redaction import redact_text
 
 LOCK_FILE = ".atlas.lock"
 
 
-class RunLocked(RuntimeError):
+class RunLocked(BadInput):
     """Another process is running this run directory."""
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, shapes: bool = True) -> None:
+    """Replace `path` with `text`, secrets masked (atlas.redaction; patches pass shapes=False)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(redact_text(text, shapes=shapes))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -84,7 +87,7 @@ class RunDir:
     def write_result(self, result: InstanceResult, patch: str) -> None:
         """Patch first, status last: status.json is the commit point of an instance."""
         folder = self.instance_dir(result.instance_id)
-        atomic_write_text(folder / "patch.diff", patch)
+        atomic_write_text(folder / "patch.diff", patch, shapes=False)
         atomic_write_text(folder / "status.json", result.model_dump_json(indent=2) + "\n")
 
     def results(self, instance_ids: list[str]) -> dict[str, InstanceResult]:
@@ -116,17 +119,18 @@ class RunDir:
         folder = self.instance_dir(result.instance_id)
         patch = (folder / "patch.diff").read_text() if result.submitted_patch else ""
         pred = Prediction(instance_id=result.instance_id, model_name_or_path=model_name, model_patch=patch)
-        return json.dumps(pred.to_json_dict(), ensure_ascii=False) + "\n"
+        return json.dumps(pred.model_dump(), ensure_ascii=False) + "\n"
 
     def write_predictions(self, model_name: str, exclude: set[str] = frozenset()) -> int:
         """Rebuild preds.jsonl from every finished instance not in `exclude`: one line each, no duplicate."""
         results = self.results([i for i in self.finished_ids() if i not in exclude])
-        atomic_write_text(self.predictions, "".join(self._prediction_line(model_name, r) for r in results.values()))
+        atomic_write_text(self.predictions, "".join(self._prediction_line(model_name, r) for r in results.values()),
+                          shapes=False)
         return len(results)
 
     def append_prediction(self, model_name: str, result: InstanceResult) -> None:
         """O(1) per finished instance; a line torn by a kill is repaired by the next rebuild."""
         with open(self.predictions, "a", encoding="utf-8") as fh:
-            fh.write(self._prediction_line(model_name, result))
+            fh.write(redact_text(self._prediction_line(model_name, result), shapes=False))
             fh.flush()
             os.fsync(fh.fileno())

@@ -9,6 +9,7 @@ it persists, recorded with its own status so it is never mistaken for an agent f
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import tempfile
@@ -31,7 +32,7 @@ from atlas.gradable import check_gradable
 from atlas.image_store import ensure, fix_command, image_ref
 from atlas.images import build_task_images
 from atlas.interfaces import Deadline, Scaffold, ScaffoldFactory
-from atlas.manifest import host_info, now, open_manifest, write_manifest
+from atlas.manifest import check_drift, host_info, now, open_manifest, write_manifest
 from atlas.models import ModelError, Usage, make_model
 from atlas.models.metering import MeteredModel
 from atlas.progress import BatchProgress
@@ -267,15 +268,19 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
                                     reply_format=agent.reply_format()), limiter)
     client = docker_client()
     run_dir = RunDir(run_path)
-    with run_dir.lock():
+    with run_dir.lock(), contextlib.ExitStack() as stack:
+        stack.callback(model.close)
         swept = remove_labeled(client, **{"atlas.run_dir": str(run_dir.path)})
         session = Session(config, run_dir, model, agent, client, make_scaffold)
-        manifest = _start_manifest(session, instances, swept)
+        check_drift(run_dir, config)
         # run.repeats > 1: each repeat is a run layout of its own (atlas.repeats), run one after another
         repeats = [(replace(session, run_dir=d, label_run_dir=str(run_dir.path)) if d is not run_dir else session,
                     _pending(d, instances, config.run.rerun_errors)) for d in repeat_dirs(run_dir, config.run.repeats)]
         todo_ids = {i.instance_id for _, todo in repeats for i in todo}
         todo = [i for i in instances if i.instance_id in todo_ids]
+        if todo:  # the model (server) answers before anything is written to the run directory
+            model.open(run_dir.path)
+        manifest = _start_manifest(session, instances, swept)
         if todo and config.dataset.source == "task_repo" and config.env.build_missing:
             try:
                 build_task_images(client, resolve_path(config.dataset), todo, run_dir.path / "images",
@@ -287,9 +292,6 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
         for member, pending in repeats:
             member.run_dir.write_predictions(model.name, exclude={i.instance_id for i in pending})
         try:
-            if todo:
-                model.open(run_dir.path)
-                manifest["model"] = model.describe()  # now with what the server reported
             for number, (member, pending) in enumerate(repeats, 1):
                 label = f"repeat {number}/{len(repeats)}: " if len(repeats) > 1 else ""
                 with BatchProgress(len(pending), len(instances) - len(pending), label=label) as progress:
@@ -303,7 +305,6 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
                 found = member.run_dir.results([i.instance_id for i in instances])
                 results.update(found if len(repeats) == 1 else {f"r{number}/{k}": v for k, v in found.items()})
             _finish_manifest(session, manifest, results)
-            model.close()
     return RunSummary(run_dir.path, [i.instance_id for i in instances], results)
 
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from atlas.redaction import redact_text
+
 
 class Trajectory:
     def __init__(self, path: Path):
@@ -20,7 +22,7 @@ class Trajectory:
 
     def record(self, kind: str, **data: Any) -> None:
         line = {"kind": kind, "time": round(time.time(), 3), **data}
-        self._file.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        self._file.write(redact_text(json.dumps(line, ensure_ascii=False, default=str)) + "\n")
         self._file.flush()
 
     def message(self, role: str, content: str, **meta: Any) -> None:
@@ -29,13 +31,3 @@ class Trajectory:
     def close(self) -> None:
         self._file.close()
 
-
-def read_trajectory(path: Path) -> list[dict[str, Any]]:
-    """Every complete line; a torn last line (killed mid-write) is ignored."""
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return entries

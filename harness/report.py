@@ -26,6 +26,7 @@ from typing import Any, Callable
 import yaml
 from rich.console import Console
 
+from atlas.errors import BadInput
 from atlas.harness import stats
 from atlas.harness.evaluate import INFRA_OUTCOMES, RESULTS_FILE
 from atlas.harness.methodology import Item, published_card, run_card
@@ -42,7 +43,7 @@ INFRA_STATUSES = {s.value for s in Status if s.is_infra_error}
 DIFFICULTY_ORDER = ("<15 min fix", "15 min - 1 hour", "1-4 hours", ">4 hours")
 
 
-class ReportError(ValueError):
+class ReportError(BadInput):
     """A path that cannot be reported on; the message says what to pass instead."""
 
 

@@ -20,10 +20,20 @@ from atlas.harness.report import Side
 from atlas.harness.table import TableData
 from atlas.harness.tables import INSTANCE_FIELDS
 from atlas.rundir import atomic_write_text
-from atlas.trajectory import read_trajectory
 
 VIEWER_DIR = "viewer"
 TRAJECTORY = "trajectory.jsonl"
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """A trajectory's complete lines; a torn last line (a killed run) ends the list."""
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return entries
 
 
 def gold_patches(manifest: dict[str, Any]) -> tuple[dict[str, str], str]:
@@ -80,7 +90,7 @@ def write_viewers(side: Side, out: Path, back: Path, gold: tuple[dict[str, str],
         page = out / f"{instance_id}.html"
         atomic_write_text(page, trajectory_page(
             f"{side.label}: {instance_id}", os.path.relpath(back, out), facts,
-            steps(read_trajectory(trajectory)) if trajectory.is_file() else [],
+            steps(read_lines(trajectory)) if trajectory.is_file() else [],
             patch_file.read_text() if patch_file.is_file() else "",
             golds.get(instance_id), gold_missing or f"no gold patch for {instance_id} in the dataset", selection))
         pages[instance_id] = page

@@ -14,6 +14,7 @@ for start, a port already in use and a failed engine start.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -62,6 +63,8 @@ class FakeOpenAIServer:
         self.delay_s = 0.0
         self.cached_tokens = 0
         self.die_after: int | None = None  # completions served before the server "crashes"
+        self.api_key: str | None = None  # like `vllm serve --api-key`: other bearer tokens get 401
+        self.record_path: str | None = None  # every POST appended here as a JSON line (for a stand-in process)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -152,7 +155,17 @@ class FakeOpenAIServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _authorized(self) -> bool:
+                # like vLLM, the key guards the /v1 routes only
+                if (server.api_key and self.path.startswith("/v1")
+                        and self.headers.get("Authorization") != f"Bearer {server.api_key}"):
+                    self._send(401, {"error": {"message": "Unauthorized", "type": "invalid_request_error", "code": 401}})
+                    return False
+                return True
+
             def do_GET(self) -> None:
+                if not self._authorized():
+                    return
                 if self.path == "/debug/requests":
                     self._send(200, {"requests": [{**r, "applied_sampling": server.applied_sampling(r["body"])}
                                                   for r in server.requests]})
@@ -167,6 +180,11 @@ class FakeOpenAIServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 server.requests.append({"path": self.path, "body": body,
                                         "headers": {k.lower(): v for k, v in self.headers.items()}})
+                if server.record_path:
+                    with open(server.record_path, "a") as record:
+                        record.write(json.dumps(server.requests[-1]) + "\n")
+                if not self._authorized():
+                    return
                 if self.path == "/tokenize":
                     count = count_tokens(body.get("messages", [])) + tools_tokens(body.get("tools"))
                     return self._send(200, {"count": count, "max_model_len": server.max_model_len, "tokens": [],
@@ -296,6 +314,12 @@ def main(argv: list[str]) -> None:
     if "--answers" in args:
         for text in json.loads(open(value("--answers")).read()):
             server.answer(text)
+    if "--api-key" in args:
+        server.api_key = value("--api-key")
+    if "--record" in args:
+        server.record_path = value("--record")
+    # a server that echoes its secrets: ATLAS's copy of the log must not keep them
+    print(f"stand-in vllm: env HF_TOKEN={os.environ.get('HF_TOKEN', '')}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (print("stand-in vllm: SIGTERM, shutting down", flush=True), sys.exit(0)))
     vllm_log("INFO", "api_server.py:1428", f"Starting vLLM API server 0 on http://127.0.0.1:{port}")
     print(f"stand-in vllm: serving on {port}", flush=True)

@@ -13,7 +13,8 @@ from atlas.environments import DockerEnvironment
 from atlas.models import make_model
 from atlas.models.deterministic import gold_agentless_answer
 from atlas.records import Status
-from atlas.trajectory import Trajectory, read_trajectory
+from atlas.trajectory import Trajectory
+from tests.conftest import read_jsonl
 
 FILES = ["pkg/__init__.py", "pkg/core.py", "pkg/util.py", "tests/test_core.py", "tests/test_util.py", "setup.py"]
 
@@ -117,7 +118,7 @@ def drive(docker_client, instance, tmp_path, model, seconds=600, **agent):
         outcome = agentless.run(model, env, instance, trajectory, Deadline(seconds))
         patch = env.diff(instance.base_commit)
     trajectory.close()
-    return outcome, read_trajectory(tmp_path / "trajectory.jsonl"), patch
+    return outcome, read_jsonl(tmp_path / "trajectory.jsonl"), patch
 
 
 def bound(backend, instance, **config):

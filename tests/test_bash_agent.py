@@ -10,7 +10,8 @@ from atlas.config import ConfigError, EnvConfig
 from atlas.environments import DockerEnvironment
 from atlas.models.deterministic import ScriptedModel, turn
 from atlas.records import Status
-from atlas.trajectory import Trajectory, read_trajectory
+from atlas.trajectory import Trajectory
+from tests.conftest import read_jsonl
 
 
 def test_parse_action_takes_the_single_bash_block():
@@ -53,7 +54,7 @@ def drive(docker_client, instance, tmp_path, turns, seconds=600, **agent):
         outcome = BashAgent({"name": "bash", **agent}).run(model, env, instance, trajectory, Deadline(seconds))
         patch = env.diff(instance.base_commit)
     trajectory.close()
-    return outcome, read_trajectory(tmp_path / "trajectory.jsonl"), patch
+    return outcome, read_jsonl(tmp_path / "trajectory.jsonl"), patch
 
 
 def test_malformed_turn_gets_an_error_message_and_the_loop_goes_on(docker_client, instance, tmp_path):

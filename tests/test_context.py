@@ -23,7 +23,8 @@ from atlas.environments import ExecResult
 from atlas.models import ContextLimitError, Model, ModelResponse, Usage, make_model
 from atlas.models.deterministic import SUBMIT, turn
 from atlas.records import Status
-from atlas.trajectory import Trajectory, read_trajectory
+from atlas.trajectory import Trajectory
+from tests.conftest import read_jsonl
 from tests.fake_anthropic import FakeAnthropic
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
@@ -175,7 +176,7 @@ def drive(model, env, tmp_path, **agent):
     trajectory = Trajectory(tmp_path / "trajectory.jsonl")
     outcome = BashAgent({"name": "bash", **agent}).run(model, env, Task(), trajectory, Deadline(60))
     trajectory.close()
-    return outcome, read_trajectory(tmp_path / "trajectory.jsonl")
+    return outcome, read_jsonl(tmp_path / "trajectory.jsonl")
 
 
 def test_bash_loop_elides_old_outputs_and_finishes(tmp_path):
@@ -212,7 +213,7 @@ def test_conversation_records_every_message_and_its_accounting(tmp_path):
     response = chat.ask(Recorder(["answer"]))
     trajectory.close()
     assert response.content == "answer" and chat.meter.outcome.steps == 1
-    entries = read_trajectory(tmp_path / "t.jsonl")
+    entries = read_jsonl(tmp_path / "t.jsonl")
     assert [(e["role"], e["content"]) for e in entries] == [("system", "system"), ("user", "task"),
                                                             ("assistant", "answer")]
     assert entries[-1]["step"] == 1 and "usage" in entries[-1]

@@ -1,4 +1,4 @@
-"""Real SWE-bench instances (marshmallow, astroid) end to end: stand-in images from their real git
+"""Real SWE-bench instances (marshmallow, astroid; flask and pytest from SWE-bench Verified) end to end: stand-in images from their real git
 history, `atlas run` and `atlas evaluate` with the real harness, checked against the harness's own CLI.
 
 The images need local git mirrors of the repositories (atlas/real_images.py says where it looks).
@@ -20,6 +20,9 @@ import pytest
 from atlas.config import DatasetConfig
 from atlas.datasets import BUNDLED_REAL, load_instances
 from tests.conftest import atlas, read_jsonl
+
+# the bundled rows taken from SWE-bench Verified (the others are from the full set and Lite dev)
+VERIFIED = {"pallets__flask-5014": "pallets/flask", "pytest-dev__pytest-5809": "pytest-dev/pytest"}
 
 # applies cleanly and changes nothing the tests look at: FAIL_TO_PASS must still fail
 NOT_A_FIX = """diff --git a/ATLAS_NOT_A_FIX.txt b/ATLAS_NOT_A_FIX.txt
@@ -74,6 +77,8 @@ def sweep(real_instances, tmp_path_factory):
 
 
 def test_images_have_the_official_names_and_the_real_base_commit(real_instances, docker_client):
+    from atlas.real_images import SUITE_PYTHON, environment_for
+
     for instance in real_instances:
         name = instance.image_name()
         assert name == "swebench/sweb.eval.x86_64." + instance.instance_id.replace("__", "_1776_") + ":latest"
@@ -83,12 +88,13 @@ def test_images_have_the_official_names_and_the_real_base_commit(real_instances,
             remove=True, network_mode="none").decode()
         lines = out.split()
         assert lines[0] == instance.base_commit  # the real commit object, not a re-made one
-        assert "Python" in out and "3.9" in out
+        assert f"Python {SUITE_PYTHON[environment_for(instance)['suite']]}." in out  # the version the harness installs
 
 
 def test_gold_resolves_and_empty_does_not_through_atlas_run(sweep, real_instances):
     ids = {i.instance_id for i in real_instances}
     assert len({i.repo for i in real_instances}) >= 2 and len(ids) >= 3
+    assert {i.instance_id: i.repo for i in real_instances if i.instance_id in VERIFIED} == VERIFIED
     gold, empty = verdicts(sweep / "dataset=real,model=gold"), verdicts(sweep / "dataset=real,model=empty")
     assert set(gold) == set(empty) == ids
     assert all(v["resolved"] for v in gold.values()), gold

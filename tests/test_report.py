@@ -320,7 +320,7 @@ def test_html_comparison_renders_in_chromium(comparison, chromium, tmp_path):
 def test_per_instance_table_and_trajectory_viewer_render_in_chromium(runs, scripted_report, chromium, tmp_path):
     from markupsafe import escape  # what the pages' autoescape writes
 
-    from atlas.trajectory import read_trajectory
+    from tests.conftest import read_jsonl
 
     page = (runs.scripted / "report.html").read_text()
     resolved = verdicts(runs.scripted)
@@ -331,7 +331,7 @@ def test_per_instance_table_and_trajectory_viewer_render_in_chromium(runs, scrip
     unresolved = next(i for i in runs.ids if not resolved[i])  # the instance the scripted model gets wrong
     viewer = runs.scripted / "viewer" / f"{unresolved}.html"
     text = viewer.read_text()
-    entries = read_trajectory(runs.scripted / "instances" / unresolved / "trajectory.jsonl")
+    entries = read_jsonl(runs.scripted / "instances" / unresolved / "trajectory.jsonl")
     actions = [e for e in entries if e["kind"] == "action"]
     assert actions and all(escape(a["command"]) in text for a in actions)
     thought = next(e["content"] for e in entries if e["kind"] == "message" and e["role"] == "assistant")

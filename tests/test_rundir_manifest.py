@@ -6,7 +6,8 @@ import os
 import pytest
 
 from atlas.config import validate
-from atlas.manifest import drift, fingerprint, redact, redact_argv
+from atlas.manifest import drift, fingerprint
+from atlas.redaction import Redactor, redact
 from atlas.records import InstanceResult, Status
 from atlas.rundir import RunDir, RunLocked, atomic_write_text
 
@@ -79,4 +80,25 @@ def test_fingerprint_ignores_operational_keys_and_hides_secrets():
 def test_redaction_reaches_nested_values_and_argv():
     assert redact({"a": {"Authorization": "Bearer x", "max_tokens": 1}, "hf_token": "hf_x", "api_key": ""}) == {
         "a": {"Authorization": "***", "max_tokens": 1}, "hf_token": "***", "api_key": ""}
-    assert redact_argv(["model.api_key=sk-1", "run.workers=2"]) == ["model.api_key=***", "run.workers=2"]
+    assert redact(["model.api_key=sk-1", "run.workers=2"]) == ["model.api_key=***", "run.workers=2"]
+
+
+def test_redaction_by_shape_and_by_learned_value():
+    """argv flags, env maps, URL credentials and extra_body keys are masked; learned values in any text."""
+    redactor = Redactor()
+    config = {"base_url": "https://alice:pw-in-url-1@proxy.example/v1", "extra_body": {"auth_token": "body-secret-2"},
+              "server": {"extra_args": ["--api-key", "argv-secret-3", "--max-num-batched-tokens", "8192",
+                                        "--hf-token=argv-secret-4"], "env": {"HF_HOME": "/cache/hf-home-5"}}}
+    redactor.learn({**config, "env": {"pull": "missing", "workdir": "/testbed"}})  # the container section: no secrets
+    assert redactor.data(config) == {
+        "base_url": "https://***@proxy.example/v1", "extra_body": {"auth_token": "***"},
+        "server": {"extra_args": ["--api-key", "***", "--max-num-batched-tokens", "8192", "--hf-token=***"],
+                   "env": {"HF_HOME": "***"}}}
+    log = "INFO args: --api-key argv-secret-3 HF_HOME=/cache/hf-home-5 body-secret-2 pw-in-url-1 --max-model-len 8192"
+    assert redactor.text(log) == "INFO args: --api-key *** HF_HOME=*** *** *** --max-model-len 8192"
+    assert redactor.text("GET https://bob:never-learned@host/x") == "GET https://***@host/x"
+    assert redactor.data({"env": {"pull": "missing"}}) == {"env": {"pull": "missing"}}
+    assert redactor.text("cd /testbed && git diff") == "cd /testbed && git diff"
+    # a patch keeps a repository's own credentials-shaped text; only learned secrets are masked in it
+    patch = "+DATABASE = 'postgres://app:app-pass@db/x'  # --password app-pass2 body-secret-2"
+    assert redactor.text(patch, shapes=False) == patch.replace("body-secret-2", "***")

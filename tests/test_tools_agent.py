@@ -13,7 +13,8 @@ from atlas.environments import DockerEnvironment
 from atlas.models import make_model
 from atlas.models.deterministic import ScriptedModel, tool_turn
 from atlas.records import Status
-from atlas.trajectory import Trajectory, read_trajectory
+from atlas.trajectory import Trajectory
+from tests.conftest import read_jsonl
 from tests.fake_anthropic import FakeAnthropic
 from tests.fake_openai import FakeOpenAIServer
 
@@ -71,7 +72,7 @@ def drive(docker_client, instance, tmp_path, model, seconds=600, **agent):
         outcome = ToolsAgent({"name": "tools", **agent}).run(model, env, instance, trajectory, Deadline(seconds))
         patch = env.diff(instance.base_commit)
     trajectory.close()
-    return outcome, read_trajectory(tmp_path / "trajectory.jsonl"), patch
+    return outcome, read_jsonl(tmp_path / "trajectory.jsonl"), patch
 
 
 def scripted(*turns):

@@ -187,8 +187,10 @@ def test_a_slow_start_that_logs_is_not_hung(tmp_path, capsys):
     assert len(progress) >= 2 and "Loading safetensors checkpoint shards" in progress[-1]
 
 
-def test_secrets_stay_out_of_the_manifest_and_the_log(tmp_path):
-    model = vllm_model(tmp_path, extra_args=["--api-key", "sk-very-secret"], env={"HF_TOKEN": "hf_very_secret"})
+def test_secrets_stay_out_of_the_manifest_and_the_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATLAS_TEST_VLLM_KEY", "sk-very-secret")  # a server started with --api-key wants it
+    model = vllm_model(tmp_path, {"api_key_env": "ATLAS_TEST_VLLM_KEY"}, extra_args=["--api-key", "sk-very-secret"],
+                       env={"HF_TOKEN": "hf_very_secret"})
     model.open(tmp_path)
     try:
         described = json.dumps(model.describe())
@@ -286,6 +288,7 @@ def test_stopping_a_run_leaves_no_server_behind(sample_images, docker_client, tm
     while stand_in_pids(str(answers)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert stand_in_pids(str(answers)) == []
-    assert "SIGTERM" in log.read_text()
+    if sig == "SIGINT":  # a SIGKILLed ATLAS no longer copies the server's (redacted) output to the log
+        assert "SIGTERM" in log.read_text()
     # a SIGKILLed run leaves its container for the next session to sweep; there is none here
     remove_labeled(docker_client, **{"atlas.run_dir": str(log.parent.resolve())})

@@ -17,6 +17,7 @@ import docker
 import docker.errors
 
 from atlas.config import EnvConfig
+from atlas.errors import InfrastructureError
 from atlas.interfaces import ExecResult
 
 LABEL = "atlas"
@@ -28,7 +29,7 @@ HOST_GRACE_S = 30
 QUIET_ENV = {"PAGER": "cat", "MANPAGER": "cat", "GIT_PAGER": "cat", "LESS": "-R", "PIP_PROGRESS_BAR": "off", "TQDM_DISABLE": "1"}
 
 
-class EnvError(RuntimeError):
+class EnvError(InfrastructureError):
     """The environment failed (engine unreachable, image missing, container died): retried."""
 
 

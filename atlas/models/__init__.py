@@ -9,9 +9,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from atlas.config import ConfigError
+from atlas.config import ConfigError, did_you_mean
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, Usage
 from atlas.planner import GpuConfig
+from atlas.redaction import learn_secrets
 
 BACKENDS: dict[str, str] = {
     "gold": "atlas.models.deterministic:GoldModel",
@@ -25,15 +26,28 @@ BACKENDS: dict[str, str] = {
 
 def backend_class(backend: str) -> type[Model]:
     if backend not in BACKENDS:
-        raise ConfigError(f"model.backend {backend!r} is unknown; choose one of: {', '.join(sorted(BACKENDS))}")
+        raise ConfigError(f"model.backend {backend!r} is unknown{did_you_mean(backend, BACKENDS)}; "
+                          f"choose one of: {', '.join(sorted(BACKENDS))}")
     module, name = BACKENDS[backend].split(":")
     return getattr(import_module(module), name)
+
+
+def _keys_by_backend() -> dict[str, set[str]]:
+    """Every backend's `model.*` keys: imports every backend, so it runs only to explain an error."""
+    return {f"backend={name}": set(backend_class(name).settings_schema.model_fields) for name in BACKENDS}
+
+
+def check_settings(config: dict[str, Any]) -> Any:
+    """The `model.*` section checked against its backend's schema; unknown keys are refused with a hint."""
+    return backend_class(str(config.get("backend"))).validate_settings(config, elsewhere=_keys_by_backend)
 
 
 def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | None = None,
                reply_format: dict[str, str] | None = None) -> Model:
     """The backend `config` names, told which scaffold it serves (and how its replies look, for the
     scripted backends) and on which GPU (for local servers)."""
+    check_settings(config)  # every backend refuses unknown keys, the deterministic ones too
+    learn_secrets(config)  # masked in every file written from now on
     model = backend_class(str(config.get("backend")))(config)
     model.scaffold = scaffold
     model.gpu = gpu or GpuConfig()
@@ -41,4 +55,4 @@ def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | 
     return model
 
 
-__all__ = ["BACKENDS", "ContextLimitError", "Model", "ModelError", "ModelResponse", "Usage", "make_model"]
+__all__ = ["BACKENDS", "check_settings", "ContextLimitError", "Model", "ModelError", "ModelResponse", "Usage", "make_model"]

@@ -24,7 +24,8 @@ from typing import Any, Literal
 import anthropic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from atlas.config import ConfigError, validate_section
+from atlas.config import ConfigError
+from atlas.redaction import remember_secret
 from atlas.costs import ApiPricing
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
 from atlas.models.retry import call_with_retries
@@ -66,14 +67,17 @@ class AnthropicConfig(BaseModel):
 class AnthropicModel(Model):
     """One SDK client shared by every instance of the run (the SDK client is thread-safe)."""
 
+    settings_schema = AnthropicConfig
+
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
-        self.settings: AnthropicConfig = validate_section(AnthropicConfig, config, prefix="model.")
+        self.settings: AnthropicConfig = self.validate_settings(config)
         key = os.environ.get(self.settings.api_key_env, "")
         if not key:
             raise ConfigError(f"model {self.settings.name!r}: environment variable {self.settings.api_key_env} "
                               "is not set; it must hold the Anthropic API key")
         self._key = key
+        remember_secret(key)  # masked in every file ATLAS writes
         # max_retries=0: tenacity (call_with_retries) is the only retry layer, so `retries` means what it says.
         self._client = anthropic.Anthropic(api_key=key, base_url=self.settings.base_url,
                                            timeout=self.settings.timeout, max_retries=0)

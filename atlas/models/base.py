@@ -11,14 +11,16 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from atlas.config import validate_section
 from atlas.datasets import Instance
+from atlas.errors import InfrastructureError
 from atlas.models.tokens import estimate_messages, estimate_text
 from atlas.planner import GpuConfig
 
 
-class ModelError(RuntimeError):
+class ModelError(InfrastructureError):
     """The model could not answer (server down, API error): an infrastructure failure, retried."""
 
 
@@ -66,8 +68,23 @@ class ModelResponse(BaseModel):
     extra: dict[str, Any] = {}
 
 
+class BackendSettings(BaseModel):
+    """The keys every backend takes; each backend's schema adds its own and refuses unknown ones."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    backend: str
+
+
 class Model(ABC):
     """A backend. `for_instance` gives the object one agent talks to for one task."""
+
+    settings_schema: type[BaseModel] = BackendSettings
+
+    @classmethod
+    def validate_settings(cls, config: dict[str, Any], elsewhere: Any = None) -> BaseModel:
+        """The `model.*` section checked against this backend's schema (ConfigError names each bad key)."""
+        return validate_section(cls.settings_schema, config, prefix="model.", elsewhere=elsewhere)
 
     def __init__(self, config: dict[str, Any]):
         self.config = config

@@ -22,7 +22,7 @@ import yaml
 from unidiff import PatchSet
 
 from atlas.datasets import BUNDLED_TASKS, Instance
-from atlas.models.base import Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
+from atlas.models.base import BackendSettings, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
 from atlas.models.tokens import estimate_messages
 
 SUBMIT = "echo ATLAS_SUBMIT"
@@ -168,6 +168,10 @@ class EmptyModel(_ReplayModel):
         return self.for_scaffold(*_submit_nothing("Submit without changes."))
 
 
+class ScriptedSettings(BackendSettings):
+    scripts_dir: str = "bundled"
+
+
 class ScriptedModel(_ReplayModel):
     """Replays per-task answers from `<scripts_dir>/<instance_id>.yaml`, under the key of the scaffold.
 
@@ -178,6 +182,8 @@ class ScriptedModel(_ReplayModel):
     (scripted/, scripted_tools/, scripted_agentless/). An instance with no script
     submits nothing.
     """
+
+    settings_schema = ScriptedSettings
 
     def for_instance(self, instance: Instance) -> Model:
         self.check_scaffold()

@@ -23,11 +23,12 @@ from typing import Any
 import openai
 from pydantic import BaseModel, ConfigDict, Field
 
-from atlas.config import ConfigError, validate_section
+from atlas.config import ConfigError
 from atlas.costs import FreePricing, Pricing
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
 from atlas.models.tokens import estimate_messages
 from atlas.models.retry import call_with_retries
+from atlas.redaction import remember_secret
 
 # vLLM: "This model's maximum context length is M tokens. However, your request has N input tokens",
 # "'max_tokens' or 'max_completion_tokens' is too large: X. This model's maximum context length is ...",
@@ -37,7 +38,7 @@ CONTEXT_MESSAGE = re.compile(r"maximum context length|maximum model length|conte
 
 
 class OpenAIConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")  # the vLLM preset adds server/architecture sections
+    model_config = ConfigDict(extra="forbid")
     name: str
     backend: str
     model: str = Field(description="The model id the server serves.")
@@ -75,7 +76,7 @@ class OpenAICompatibleModel(Model):
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
-        self.settings = validate_section(self.settings_schema, config, prefix="model.")
+        self.settings = self.validate_settings(config)
         self.client: openai.OpenAI | None = None
         self.server_models: list[dict[str, Any]] = []
         # the window every check uses: the server's max_model_len once connect() reads it
@@ -89,6 +90,7 @@ class OpenAICompatibleModel(Model):
             return "EMPTY"  # local servers ignore it, the SDK insists on one
         if not os.environ.get(variable):
             raise ConfigError(f"model.api_key_env names {variable}, which is not set in the environment")
+        remember_secret(os.environ[variable])
         return os.environ[variable]
 
     def open(self, run_dir) -> None:

@@ -28,18 +28,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from atlas.config import ConfigError
 from atlas.models.base import ModelError
 from atlas.models.openai_backend import OpenAICompatibleModel, OpenAIConfig
 from atlas.planner import Architecture, Plan, plan
+from atlas.redaction import redact_text
 
 PR_SET_PDEATHSIG = 1
 
@@ -69,7 +71,7 @@ class ServerConfig(BaseModel):
     speculative_config: dict[str, Any] | None = None
     tool_call_parser: str | None = None
     extra_args: list[str] = []
-    env: dict[str, str] = {}
+    env: dict[str, SecretStr] = Field({}, description="Environment of the server (HF_TOKEN ...); never written out.")
     startup_timeout: float = Field(1200, gt=0, description="Longest wait for /v1/models, downloads included.")
     stall_timeout: float | None = Field(600, gt=0, description="Fail the start when the log stops growing this long.")
     progress_interval: float = Field(30, gt=0, description="Seconds between start-up progress lines.")
@@ -196,32 +198,48 @@ def _print(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _copy_redacted(source, log) -> None:
+    """Copy the server's output to its log, each line through the one redaction."""
+    try:
+        for line in source:
+            log.write(redact_text(line))
+            log.flush()
+    finally:
+        log.close()
+
+
 class ManagedServer:
     """A `vllm serve` process owned by this run."""
 
-    def __init__(self, argv: list[str], base_url: str, log_path: Path, env: dict[str, str], served_name: str = "",
+    def __init__(self, argv: list[str], base_url: str, log_path: Path, env: dict[str, SecretStr], served_name: str = "",
                  report: Callable[[str], None] = _print):
         self.argv, self.base_url, self.log_path, self.env = argv, base_url, log_path, env
         self.served_name, self.report = served_name, report
         self.process: subprocess.Popen | None = None
+        self.copier: threading.Thread | None = None
         self.started_at = 0.0
         self.log_offset = 0  # where this start's part of the (appended) log begins
         self.default_sampling: dict[str, Any] | None = None
 
     def start(self, timeout: float, stall_timeout: float | None = None, progress_interval: float = 30) -> None:
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "a", encoding="utf-8")
         self.log_offset = log.tell()
-        log.write(f"$ {' '.join(masked_argv(self.argv))}\n".encode())
+        log.write(redact_text(f"$ {' '.join(masked_argv(self.argv))}") + "\n")
         log.flush()
         try:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            start_new_session=True, preexec_fn=_die_with_parent,
-                                            env={**os.environ, **self.env})
+            # the output reaches the log through ATLAS, line by line, so the one redaction masks what
+            # a server echoes (its argv, its environment)
+            self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            preexec_fn=_die_with_parent, text=True, errors="replace",
+                                            env={**os.environ, **{k: v.get_secret_value() for k, v in self.env.items()}})
         except FileNotFoundError:
+            log.close()
             raise ModelError(f"cannot start {self.argv[0]!r}: not found. Install vLLM (pip install 'atlas-swe[vllm]') "
                              "or set model.base_url to a running server") from None
-        finally:
-            log.close()
+        self.copier = threading.Thread(target=_copy_redacted, args=(self.process.stdout, log), daemon=True,
+                                       name="vllm-log")
+        self.copier.start()
         self.started_at = time.monotonic()
         self._wait_ready(timeout, stall_timeout, progress_interval)
         self.default_sampling = default_sampling(self.log_text())
@@ -259,6 +277,9 @@ class ManagedServer:
         try:
             with urllib.request.urlopen(f"{self.base_url}/models", timeout=5) as reply:
                 listing = json.loads(reply.read()) if reply.status == 200 else None
+        except urllib.error.HTTPError as e:
+            # guarded by --api-key: up if our child still runs; connect() then checks the key and the model
+            return e.code in (401, 403) and self.process.poll() is None
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             return False
         if listing is None:
@@ -273,6 +294,8 @@ class ManagedServer:
 
     def log_text(self) -> str:
         """This start's part of the log."""
+        if self.copier is not None and self.process is not None and self.process.poll() is not None:
+            self.copier.join(5)  # the server has exited: let its last lines reach the file
         try:
             with open(self.log_path, "rb") as log:
                 log.seek(self.log_offset)
@@ -312,6 +335,8 @@ class ManagedServer:
                 return
             try:
                 self.process.wait(wait)
+                if self.copier is not None:
+                    self.copier.join(5)
                 return
             except subprocess.TimeoutExpired:
                 continue
