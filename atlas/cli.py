@@ -220,7 +220,9 @@ def plan_command(args: list[str]) -> None:
     Console().print(table)
     if result.fits:
         print(f"vllm serve flags: --max-model-len {result.max_context} --gpu-memory-utilization "
-              f"{result.gpu_memory_utilization} --kv-cache-memory-bytes {result.kv_cache_memory_bytes}")
+              f"{result.gpu_memory_utilization} --kv-cache-memory-bytes {result.kv_cache_memory_bytes} "
+              f"--max-num-seqs {result.recommended_workers}")
+        print(f"run.workers={result.recommended_workers}: the agents whose contexts fit the KV cache together")
     else:
         print(f"does not fit: {result.reason}")
         sys.exit(BAD_INPUT)

@@ -89,6 +89,7 @@ def test_plan_command(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "32,768 tokens" in done.stdout and "--max-model-len 32768 --gpu-memory-utilization 0.9" in done.stdout
     assert "workers that fit" in done.stdout and "--kv-cache-memory-bytes 866" in done.stdout
+    assert "--max-num-seqs 3" in done.stdout and "run.workers=3" in done.stdout
     refused = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=16")
     assert refused.returncode == 2 and "does not fit" in refused.stdout
     fp8 = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=16", "model.server.kv_cache_dtype=fp8")
