@@ -23,8 +23,9 @@ from pydantic import SecretStr
 MASK = "***"
 # `max_tokens` is a sampling setting, `hf_token` a secret: match on how the key ends
 SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|(^|_)token|authorization|credentials?)$", re.IGNORECASE)
-SECRET_FLAG = re.compile(r"^--?[\w-]*(api[_-]?key|secret|password|passwd|token|credentials?)$", re.IGNORECASE)
-FLAG_IN_TEXT = re.compile(r"(--?[\w-]*(?:api[_-]?key|secret|password|passwd|token|credentials?))([= ]+)([^\s'\",\]]+)",
+# flags whose value is a secret, or the path of one (`--ssl-keyfile`)
+SECRET_FLAG = re.compile(r"^--?[\w-]*(api[_-]?key|secret|password|passwd|token|credentials?|keyfile)$", re.IGNORECASE)
+FLAG_IN_TEXT = re.compile(r"(--?[\w-]*(?:api[_-]?key|secret|password|passwd|token|credentials?|keyfile))([= ]+)([^\s'\",\]]+)",
                           re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"([a-zA-Z][\w+.-]*://)([^/\s:@'\"]+)(?::([^/\s@'\"]*))?@")
 MIN_LEARNED = 6  # shorter values ("0", "true") would mask unrelated text

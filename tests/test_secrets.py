@@ -55,3 +55,13 @@ def test_planted_secrets_reach_no_file_of_a_managed_server_run(sample_images, tm
     leaks = [(p.relative_to(run_dir), place) for p in files for place, secret in SECRETS.items()
              if secret.encode() in p.read_bytes()]
     assert leaks == []
+
+
+def test_secret_flags_are_masked_in_argv_lists_and_text():
+    """vLLM's --api-key, --hf-token and --ssl-keyfile, as separate words, with '=', and in a logged command line."""
+    from atlas.redaction import redact, redact_text
+
+    argv = ["vllm", "serve", "w", "--api-key", "k-1", "--hf-token=t-2", "--ssl-keyfile", "/k.pem", "--port", "8000"]
+    assert redact(argv) == ["vllm", "serve", "w", "--api-key", "***", "--hf-token=***", "--ssl-keyfile", "***",
+                            "--port", "8000"]
+    assert redact_text("$ vllm serve w --ssl-keyfile /k.pem --port 8000") == "$ vllm serve w --ssl-keyfile *** --port 8000"

@@ -41,7 +41,7 @@ from atlas.config import ConfigError
 from atlas.models.base import ModelError
 from atlas.models.openai_backend import OpenAICompatibleModel, OpenAIConfig
 from atlas.planner import Architecture, Plan, plan
-from atlas.redaction import redact_text
+from atlas.redaction import redact, redact_text
 
 PR_SET_PDEATHSIG = 1
 
@@ -91,8 +91,6 @@ class VLLMConfig(OpenAIConfig):
 
 
 SAMPLING_KNOBS = ("top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty")
-SECRET_FLAGS = {"--api-key", "--hf-token", "--ssl-keyfile"}
-SECRET_ENV = re.compile(r"TOKEN|KEY|SECRET|PASSWORD", re.I)
 
 
 def free_port(host: str) -> int:
@@ -130,23 +128,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
         pass
-
-
-def masked_argv(argv: list[str]) -> list[str]:
-    """The command line as logs and the manifest show it: values of secret flags replaced."""
-    shown = list(argv)
-    for i, arg in enumerate(argv):
-        flag, eq, _ = arg.partition("=")
-        if flag in SECRET_FLAGS:
-            if eq:
-                shown[i] = f"{flag}=***"
-            elif i + 1 < len(argv):
-                shown[i + 1] = "***"
-    return shown
-
-
-def masked_env(env: dict[str, str]) -> dict[str, str]:
-    return {k: "***" if SECRET_ENV.search(k) else v for k, v in env.items()}
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -224,7 +205,7 @@ class ManagedServer:
     def start(self, timeout: float, stall_timeout: float | None = None, progress_interval: float = 30) -> None:
         log = open(self.log_path, "a", encoding="utf-8")
         self.log_offset = log.tell()
-        log.write(redact_text(f"$ {' '.join(masked_argv(self.argv))}") + "\n")
+        log.write(f"$ {' '.join(redact(self.argv))}\n")
         log.flush()
         try:
             # the output reaches the log through ATLAS, line by line, so the one redaction masks what
@@ -406,11 +387,10 @@ class VLLMModel(OpenAICompatibleModel):
     def describe(self) -> dict[str, Any]:
         described = super().describe()
         if described.get("server"):
-            described["server"]["env"] = masked_env(described["server"].get("env") or {})
-            described["server"]["extra_args"] = masked_argv(described["server"].get("extra_args") or [])
+            described["server"] = redact(described["server"], "server")
         if self.server is not None:
             described["managed_server"] = {
-                "argv": masked_argv(self.server.argv), "base_url": self.server.base_url, "log": str(self.server.log_path),
+                "argv": redact(self.server.argv), "base_url": self.server.base_url, "log": str(self.server.log_path),
                 # what vLLM took from the model's generation config; every request overrides these (see sampling)
                 "generation_config_defaults": self.server.default_sampling}
         if self.plan is not None:
