@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from atlas.config import ConfigError
 from atlas.redaction import remember_secret
 from atlas.costs import ApiPricing
-from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
+from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage
+from atlas.models.tokens import estimate_text
 from atlas.models.retry import call_with_retries
 
 CACHE = {"type": "ephemeral"}
@@ -185,7 +186,7 @@ def thinking_tokens(reported: Any, thinking: list[dict[str, Any]]) -> int:
     details = getattr(reported, "output_tokens_details", None)
     if details is not None:
         return details.thinking_tokens
-    estimate = sum(estimate_tokens(block.get("thinking", "")) for block in thinking)
+    estimate = sum(estimate_text(block.get("thinking", "")) for block in thinking)
     return min(estimate, reported.output_tokens)
 
 

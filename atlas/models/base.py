@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atlas.config import validate_section
 from atlas.datasets import Instance
 from atlas.errors import InfrastructureError
-from atlas.models.tokens import estimate_messages, estimate_text
+from atlas.models.tokens import estimate_messages
 from atlas.planner import GpuConfig
 
 
@@ -123,6 +123,3 @@ class Model(ABC):
     def close(self) -> None:
         """Release run-level resources (servers, connections)."""
 
-
-# The one fallback estimate (see atlas.models.tokens), under the name backends have used.
-estimate_tokens = estimate_text

@@ -22,8 +22,8 @@ import yaml
 from unidiff import PatchSet
 
 from atlas.datasets import BUNDLED_TASKS, Instance
-from atlas.models.base import BackendSettings, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
-from atlas.models.tokens import estimate_messages
+from atlas.models.base import BackendSettings, Model, ModelError, ModelResponse, ToolCall, Usage
+from atlas.models.tokens import estimate_messages, estimate_text
 
 SUBMIT = "echo ATLAS_SUBMIT"
 # per scaffold: the key of its turns in a script file, and the bundled scripts' folder
@@ -138,7 +138,7 @@ class _ReplayModel(Model):
         answer = self.answers[min(self.position, len(self.answers) - 1)]
         self.position += 1
         usage = Usage(prompt_tokens=_prompt_tokens(messages), estimated=True,
-                      completion_tokens=estimate_tokens(_text(answer.content, answer.tool_calls)))
+                      completion_tokens=estimate_text(_text(answer.content, answer.tool_calls)))
         return answer.model_copy(update={"usage": usage})
 
 

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atlas.config import ConfigError
 from atlas.costs import FreePricing, Pricing
-from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage, estimate_tokens
-from atlas.models.tokens import estimate_messages
+from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage
+from atlas.models.tokens import estimate_messages, estimate_text
 from atlas.models.retry import call_with_retries
 from atlas.redaction import remember_secret
 
@@ -246,7 +246,7 @@ class OpenAICompatibleModel(Model):
     @staticmethod
     def _usage(usage, content: str) -> Usage:
         if usage is None:  # some servers omit it: estimate, and say so
-            return Usage(completion_tokens=estimate_tokens(content), estimated=True)
+            return Usage(completion_tokens=estimate_text(content), estimated=True)
         details = getattr(usage, "prompt_tokens_details", None)
         completion_details = getattr(usage, "completion_tokens_details", None)
         return Usage(
