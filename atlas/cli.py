@@ -211,7 +211,8 @@ def plan_command(args: list[str]) -> None:
     result = plan(Architecture.model_validate(model["architecture"]), config.gpu, kv_dtype)
     table = Table(title=f"{config.model.name} on {config.gpu.vram_gb} GiB", title_justify="left", show_header=False)
     rows = [("weights", f"{result.weights_gib:.2f} GiB"), ("KV cache per token", f"{result.kv_bytes_per_token:,} bytes ({kv_dtype})"),
-            ("overhead", f"{config.gpu.overhead_gib} GiB"), ("KV cache budget", f"{result.kv_budget_gib:.2f} GiB"),
+            ("overhead", f"{result.overhead_gib} GiB"), ("KV cache budget", f"{result.kv_budget_gib:.2f} GiB"),
+            ("server holds", f"{result.footprint_gib:.2f} GiB"),
             ("largest context", f"{result.max_context:,} tokens"),
             ("workers that fit", f"{result.recommended_workers} (KV for {result.kv_tokens:,} tokens, "
                                  f"{config.gpu.agent_tokens:,} per agent)"), ("verdict", result.reason)]
@@ -221,7 +222,7 @@ def plan_command(args: list[str]) -> None:
     if result.fits:
         print(f"vllm serve flags: --max-model-len {result.max_context} --gpu-memory-utilization "
               f"{result.gpu_memory_utilization} --kv-cache-memory-bytes {result.kv_cache_memory_bytes} "
-              f"--max-num-seqs {result.recommended_workers}")
+              f"--max-num-seqs {result.recommended_workers} --max-num-batched-tokens {result.max_num_batched_tokens}")
         print(f"run.workers={result.recommended_workers}: the agents whose contexts fit the KV cache together")
     else:
         print(f"does not fit: {result.reason}")

@@ -1,41 +1,32 @@
-"""vLLM on a real GPU, with dummy weights: planner against vLLM's KV cache, ATLAS's managed path, agent traffic.
+"""vLLM on a real GPU, with dummy weights: the planner against what vLLM holds, ATLAS's managed server, agent traffic.
 
-    python -m bench.gpu_bench kv --models models/ --preset qwen2.5-coder-14b-awq --card 16 --card 24 --out DIR
-    python -m bench.gpu_bench managed --models models/ --preset qwen2.5-coder-14b-awq --card 16 --out DIR
+    python -m bench.gpu_bench table --models models/ --preset P [--preset Q ...] --card 12 --card 16 --card 24 --out DIR
+    python -m bench.gpu_bench traffic --models models/ --preset P --card 24 --out DIR [--workers 1,2,4,8] [--loop-overhead]
 
 Model folders come from `python -m bench.gpu_models` (each preset's config.json and a local
 tokenizer); `--load-format dummy` gives the real memory footprint and speed without weights.
-A smaller card is emulated on a larger one by scaling --gpu-memory-utilization: vLLM sizes
-its KV cache as total memory x utilization minus what the weights, activations and graphs
-took, so `card x 0.90 / total` on the large card leaves the KV cache the small card would get.
+Both commands start the server through ATLAS's own VLLMModel, sized by the planner for the
+card: --kv-cache-memory-bytes pins the KV cache to the plan, so a smaller card is emulated on
+the large one by what the process may hold, and nvidia-smi says whether it stayed inside.
 
-`kv` starts `vllm serve` once per card size with the planner's --max-model-len and reads the
-log's memory lines (weights, KV memory, KV tokens), stopping the server as soon as they are
-written. `managed` runs ATLAS's own VLLMModel: open (start and wait), a chat turn, a forced
-tool call, agent traffic (ATLAS's bash scaffold, stub commands) at several worker counts with
-/metrics read before and after each window, optionally `vllm bench serve` at the same
-concurrency, then close, timing the start and stop and checking the GPU memory is freed.
-Results are JSON lines under --out, the server logs beside them.
+`table` (bench/gpu_table.py): every preset x card, planner against vLLM's log and the process's
+memory, several servers at once. `traffic`: one preset and card; ATLAS's bash scaffold replays
+agent traffic at each worker count (bench/agent_replay.py), `vllm bench serve` runs the same
+shape on the same server, then the server is stopped and the GPU memory checked.
+Results are JSON lines in --out/results.jsonl, each server's log beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
-import signal
-import statistics
 import subprocess
-import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-from bench.vllm_log import parse_log, parse_metrics, prefix_hit_rate
+from bench.vllm_log import parse_log
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 
@@ -73,305 +64,137 @@ def gpu_total_gib() -> float:
     return int(out.split()[0]) / 1024
 
 
-def gpu_used_mib() -> int:
-    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                         capture_output=True, text=True, check=True).stdout
-    return int(out.split()[0])
-
-
 def emulated_utilization(card_gib: float, utilization: float, total_gib: float) -> float:
     """--gpu-memory-utilization on this card that requests what `utilization` requests on a `card_gib` card."""
     return round(card_gib * utilization / total_gib, 4)
 
 
-def server_args(preset: dict) -> list[str]:
-    """The preset's server flags that shape memory (quantization, dtype); format-specific extras are dropped."""
-    server = preset.get("server") or {}
-    args = []
-    if server.get("quantization"):
-        args += ["--quantization", server["quantization"]]
-    if server.get("dtype"):
-        args += ["--dtype", server["dtype"]]
-    return args
+def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float, total_gib: float,
+                  extra_body: dict | None = None, overhead_gib: float | None = None, max_tokens: int | None = None):
+    """ATLAS's VLLMModel for a preset, sized by the planner for a `card` GiB card, on this larger GPU.
 
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# ---------------------------------------------------------------- kv
-
-
-def kv_probe(launcher: str, model_dir: Path, preset_name: str, card: float, out: Path, timeout: float) -> dict:
+    The plan's --kv-cache-memory-bytes, --max-model-len, --max-num-seqs and
+    --max-num-batched-tokens are what a run on that card gets; --gpu-memory-utilization is scaled
+    so vLLM's start-up check (free memory >= utilization x total) asks for the small card's share.
+    A row the planner says does not fit, but whose weights do, is started with the KV cache the
+    budget holds and the largest context in it, so its memory can still be measured.
+    """
+    from atlas.models import make_model
     from atlas.planner import Architecture, GpuConfig, plan
 
     preset = load_preset(preset_name)
-    arch = Architecture.model_validate(preset["architecture"])
-    gpu = GpuConfig(vram_gb=card)
-    planned = plan(arch, gpu, preset["server"].get("kv_cache_dtype", "auto"))
-    total = gpu_total_gib()
-    utilization = emulated_utilization(card, gpu.gpu_memory_utilization, total)
-    max_len = gpu.min_context  # the KV cache vLLM makes does not depend on it; a small one always starts
-    log_path = out / f"kv-{preset_name}-{card:g}.log"
-    argv = [launcher, "serve", str(model_dir), "--load-format", "dummy", "--port", str(free_port()),
-            "--max-model-len", str(max_len), "--gpu-memory-utilization", str(utilization),
-            "--served-model-name", preset_name, *server_args(preset)]
-    record = {"preset": preset_name, "card_gib": card, "gpu_total_gib": round(total, 2),
-              "emulated_utilization": utilization, "argv": argv, "planner": vars(planned)}
-    started = time.monotonic()
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        while time.monotonic() - started < timeout and process.poll() is None:
-            time.sleep(1)
-            if "Maximum concurrency for" in log_path.read_text(errors="replace"):
-                break
-        record["seconds_to_kv"] = round(time.monotonic() - started, 1)
-        record["exit_code"] = process.poll()
-        _stop_group(process)
-    text = log_path.read_text(errors="replace")
-    record["vllm"] = parse_log(text)
-    if "kv_tokens" not in record["vllm"]:
-        record["error_tail"] = text.splitlines()[-15:]
-    return record
-
-
-def _stop_group(process: subprocess.Popen, wait: float = 20) -> None:
-    for sig, seconds in ((signal.SIGTERM, wait), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(seconds)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-# ---------------------------------------------------------------- managed
-
-
-def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float, extra_body: dict | None = None,
-                  overhead_gib: float | None = None):
-    from atlas.models import make_model
-    from atlas.planner import GpuConfig
-
-    preset = load_preset(preset_name)
-    gpu = GpuConfig(vram_gb=card) if overhead_gib is None else GpuConfig(vram_gb=card, overhead_gib=overhead_gib)
+    gpu = GpuConfig(vram_gb=card, overhead_gib=overhead_gib)
     server = dict(preset["server"])
     server.update(command=[launcher, "serve"], weights=str(model_dir), extra_args=["--load-format", "dummy"],
-                  gpu_memory_utilization=emulated_utilization(card, gpu.gpu_memory_utilization, gpu_total_gib()),
-                  env={"VLLM_USE_FLASHINFER_SAMPLER": "0"}, startup_timeout=540)
+                  gpu_memory_utilization=emulated_utilization(card, gpu.gpu_memory_utilization, total_gib),
+                  # one compile cache per preset and card: servers started side by side never share a folder
+                  env={"VLLM_USE_FLASHINFER_SAMPLER": "0",
+                       "VLLM_CACHE_ROOT": str(Path.home() / ".cache" / "vllm-bench" / f"{preset_name}-{card:g}")},
+                  startup_timeout=420)
+    planned = plan(Architecture.model_validate(preset["architecture"]), gpu, server.get("kv_cache_dtype", "auto"))
+    if not planned.fits and planned.kv_tokens >= 1024:
+        server.update(max_model_len=planned.kv_tokens // 1024 * 1024, kv_cache_memory_bytes=planned.kv_cache_memory_bytes,
+                      max_num_seqs=1, max_num_batched_tokens=gpu.max_num_batched_tokens)
     config = {**preset, "server": server, "retry_initial_wait": 0.5, "timeout": 300}
     if extra_body:
         config["extra_body"] = extra_body
+    if max_tokens:
+        config["max_tokens"] = max_tokens
     return make_model(config, gpu=gpu)
 
 
-class CommandingModel:
-    """Wraps a served model for agent traffic: keeps the model's own (noise) text, then appends one command.
+def traffic(options: argparse.Namespace, emit) -> None:
+    """ATLAS's managed server for one preset and card: start, agent traffic at each worker count, vLLM's own, stop."""
+    from bench.agent_replay import bench_serve, ratios, replay
+    from bench.gpu_table import gpu_used_mib, overheads_from, process_mib
 
-    Dummy weights write no usable command; appending one keeps ATLAS's bash scaffold stepping
-    while every prompt still carries what the server generated, as a real history does.
-    """
-
-    def __new__(cls, inner, sink: list):
-        from atlas.models.base import Model
-
-        class _Commanding(Model):
-            def __init__(self, inner):
-                super().__init__({"name": inner.name})
-                self.inner = inner
-
-            def query(self, messages, tools=None):
-                response = self.inner.query(messages, tools)
-                sink.append((response.latency_s, response.ttft_s))
-                response.content = response.content.replace("```", "'''") + "\n\n```bash\nls\n```"
-                return response
-
-        return _Commanding(inner)
-
-
-def agent_traffic(backend, base_url: str, workers: int, seconds: float, warmup: float, command_s: float) -> dict:
-    from atlas.agents.base import Deadline
-    from atlas.agents.bash.agent import BashAgent
-    from atlas.models.metering import MeteredModel
-    from atlas.trajectory import Trajectory
-    from atlas.datasets import Instance
-    from bench.throughput import INSTANCE, StubEnvironment
-
-    stats = {"endings": {}, "reuse": []}
-    timings: list[tuple[float, float | None]] = []
-    lock = threading.Lock()
-    end = time.monotonic() + seconds
-
-    def worker(seed: int) -> None:
-        episode = 0
-        while (left := end - time.monotonic()) > 1:
-            model = MeteredModel(CommandingModel(backend, timings))
-            with tempfile.TemporaryDirectory() as folder:
-                trajectory = Trajectory(Path(folder) / "t.jsonl")
-                try:
-                    outcome = BashAgent({"name": "bash", "step_limit": 10_000}).run(
-                        model, StubEnvironment(command_s, seed * 1000 + episode), own_task(seed, episode),
-                        trajectory, Deadline(left))
-                    ending = getattr(outcome, "status", type(outcome).__name__)
-                    ending = getattr(ending, "value", ending)
-                except Exception as error:  # noqa: BLE001 - counted and reported
-                    ending = f"error: {type(error).__name__}: {str(error)[:200]}"
-                trajectory.close()
-            with lock:
-                stats["endings"][str(ending)] = stats["endings"].get(str(ending), 0) + 1
-                if model.prefix_reuse() is not None:
-                    stats["reuse"].append(model.prefix_reuse())
-            episode += 1
-
-    def own_task(seed: int, episode: int):
-        """Each agent its own task text: histories part after the system prompt, as real agents' do
-        (identical agents would share every prefix block and hide the KV cache's limit)."""
-        words = random.Random(seed * 7919 + episode).choices(INSTANCE.problem_statement.split() * 4, k=120)
-        return Instance(instance_id=f"bench__bench-{seed}-{episode}", repo=INSTANCE.repo,
-                        base_commit=INSTANCE.base_commit, problem_statement=" ".join(words))
-
-    before_window = [None]
-
-    def mark() -> None:
-        before_window[0] = (time.monotonic(), scrape(base_url))
-
-    timer = threading.Timer(warmup, mark)
-    timer.start()
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    finished = time.monotonic()
-    after = scrape(base_url)
-    began, before = before_window[0]
-    window = finished - began
-    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
-    return {"workers": workers, "window_s": round(window, 1),
-            "generation_tok_s": round(delta.get("vllm:generation_tokens_total", 0) / window, 1),
-            "prompt_tok_s": round(delta.get("vllm:prompt_tokens_total", 0) / window, 1),
-            "requests": delta.get("vllm:request_success_total"),
-            "prefix_cache_hit_rate": prefix_hit_rate(before, after),
-            "preemptions": delta.get("vllm:num_preemptions_total"),
-            "client_steps": len(timings), "episodes": stats["endings"],
-            "latency_s_median": round(statistics.median(t[0] for t in timings), 3) if timings else None,
-            "ttft_s_median": round(statistics.median(t[1] for t in timings if t[1]), 3)
-            if any(t[1] for t in timings) else None,
-            "client_prefix_reuse": statistics.mean(stats["reuse"]) if stats["reuse"] else None}
-
-
-def scrape(base_url: str) -> dict[str, float]:
-    root = base_url.rsplit("/v1", 1)[0]
-    with urllib.request.urlopen(f"{root}/metrics", timeout=10) as reply:
-        return parse_metrics(reply.read().decode())
-
-
-def bench_serve(launcher: str, base_url: str, served: str, model_dir: Path, concurrency: int, out: Path,
-                input_len: int, output_len: int, prompts: int) -> dict:
-    root = base_url.rsplit("/v1", 1)[0]
-    argv = [launcher, "bench", "serve", "--backend", "openai-chat", "--base-url", root, "--endpoint",
-            "/v1/chat/completions", "--model", served, "--tokenizer", str(model_dir), "--dataset-name", "random",
-            "--random-input-len", str(input_len), "--random-output-len", str(output_len), "--num-prompts",
-            str(prompts), "--max-concurrency", str(concurrency), "--ignore-eos", "--save-result",
-            "--result-dir", str(out), "--result-filename", f"bench-serve-c{concurrency}.json"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-    (out / f"bench-serve-c{concurrency}.log").write_text(done.stdout + done.stderr)
-    result_file = out / f"bench-serve-c{concurrency}.json"
-    if not result_file.is_file():
-        return {"concurrency": concurrency, "error": (done.stdout + done.stderr)[-1500:]}
-    result = json.loads(result_file.read_text())
-    keys = ("output_throughput", "total_token_throughput", "request_throughput", "median_ttft_ms", "median_tpot_ms",
-            "completed", "duration")
-    return {"concurrency": concurrency, "input_len": input_len, "output_len": output_len,
-            **{k: result.get(k) for k in keys}}
-
-
-def managed(options: argparse.Namespace, emit) -> None:
     out = Path(options.out)
-    model_dir = Path(options.models) / options.preset
-    idle_mib = gpu_used_mib()
-    model = managed_model(options.launcher, model_dir, options.preset, options.card,
-                          extra_body={"ignore_eos": True}, overhead_gib=options.overhead_gib)
-    model.settings = model.settings.model_copy(update={"max_tokens": options.max_tokens})
-    run_dir = out / "managed"
+    model_dir = Path(options.models) / options.preset[0]
+    card = (options.card or [24])[0]
+    overheads = overheads_from(options)
+    idle = gpu_used_mib()
+    model = managed_model(options.launcher, model_dir, options.preset[0], card, gpu_total_gib(),
+                          extra_body={"ignore_eos": True}, overhead_gib=overheads.get(options.preset[0]),
+                          max_tokens=options.max_tokens)
+    run_dir = out / "traffic"
     run_dir.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     model.open(run_dir)
-    opened = time.monotonic() - began
-    base_url = model.server.base_url
-    record = {"preset": options.preset, "card_gib": options.card, "open_s": round(opened, 1),
-              "gpu_idle_mib": idle_mib, "gpu_serving_mib": gpu_used_mib(),
-              "argv": model.describe()["managed_server"]["argv"], "vram_plan": model.describe().get("vram_plan")}
-    record["vllm_log"] = parse_log((run_dir / "vllm.log").read_text(errors="replace"))
-    chat = model.query([{"role": "user", "content": "Write a Python function that adds two numbers."}])
-    record["chat"] = {"chars": len(chat.content), "usage": chat.usage.model_dump(), "latency_s": chat.latency_s,
-                      "ttft_s": chat.ttft_s, "finish_reason": chat.finish_reason}
-    tool = {"type": "function", "function": {"name": "bash", "description": "Run a shell command.",
-                                             "parameters": {"type": "object", "properties": {"command": {"type": "string"}},
-                                                            "required": ["command"]}}}
-    forced = model.settings.model_copy(update={"extra_body": {"tool_choice": {"type": "function",
-                                                                               "function": {"name": "bash"}}},
-                                                "max_tokens": 64})
-    plain = model.settings
-    model.settings = forced
-    try:
-        called = model.query([{"role": "user", "content": "List the files."}], tools=[tool])
-        record["tool_call"] = {"calls": [c.model_dump() for c in called.tool_calls],
-                               "arguments_parse": all(_is_json(c.arguments) for c in called.tool_calls) and
-                               bool(called.tool_calls), "finish_reason": called.finish_reason}
-    except Exception as error:  # noqa: BLE001 - reported, the benchmark goes on
-        record["tool_call"] = {"error": f"{type(error).__name__}: {error}"[:500]}
-    model.settings = plain
-    emit({"part": "managed-open", **record})
-    for workers in options.workers:
-        result = agent_traffic(model, base_url, workers, options.seconds, options.warmup, options.command_s)
-        emit({"part": "agent-traffic", "preset": options.preset, "card_gib": options.card,
-              "max_tokens": options.max_tokens, "command_s": options.command_s, **result})
-    for concurrency in options.bench_serve:
-        emit({"part": "bench-serve", "preset": options.preset, "card_gib": options.card,
-              **bench_serve(options.launcher, base_url, model.settings.model, model_dir, concurrency, out,
-                            options.bench_input_len, options.max_tokens, options.bench_prompts)})
+    described = model.describe()
+    recommended = described["vram_plan"]["recommended_workers"]
+    emit({"part": "traffic-open", "preset": options.preset[0], "card_gib": card, "overhead_gib": overheads, "open_s": round(time.monotonic() - began, 1),
+          "process_mib": process_mib(model.server.process.pid), "argv": described["managed_server"]["argv"],
+          "vram_plan": described["vram_plan"], "context_window": model.context_window, "sampling": described["sampling"],
+          "vllm_log": parse_log((run_dir / "vllm.log").read_text(errors="replace"))})
+    workers = sorted({*options.workers, recommended}, key=lambda w: (w != recommended, w))  # the recommended count first
+    replays, serves = [], []
+    deadline = began + options.budget_s
+    for count in workers:
+        if time.monotonic() + options.seconds + options.warmup + 40 > deadline:
+            emit({"part": "skipped", "workers": count, "why": f"--budget-s {options.budget_s} would be exceeded"})
+            continue
+        result = replay(model, model.server.base_url, count, options.seconds, options.warmup, options.command_s,
+                        options.observation_bytes, options.prompt_tokens,
+                        memory=lambda: process_mib(model.server.process.pid))
+        replays.append(result)
+        emit({"part": "agent-traffic", "preset": options.preset[0], "card_gib": card, "max_tokens": options.max_tokens,
+              "recommended_workers": recommended, **result})
+        serve = bench_serve(options.launcher, model.server.base_url, model.settings.model, model_dir, out, count,
+                            result["mean_prompt_tokens"] or options.prompt_tokens,
+                            result["turn_growth_tokens"] or 500, options.max_tokens)
+        serves.append(serve)
+        emit({"part": "bench-serve", "preset": options.preset[0], "card_gib": card, **serve})
+    if options.loop_overhead and time.monotonic() + options.seconds + options.warmup < deadline:  # no time between turns: what ATLAS's own loop costs, against vLLM's at that concurrency
+        result = replay(model, model.server.base_url, recommended, options.seconds, options.warmup, 0.0,
+                        options.observation_bytes, options.prompt_tokens, seed=1)
+        replays.append(result)
+        emit({"part": "agent-traffic", "preset": options.preset[0], "card_gib": card, "max_tokens": options.max_tokens,
+              "recommended_workers": recommended, **result})
+    emit({"part": "ratios", "preset": options.preset[0], "card_gib": card, "recommended_workers": recommended,
+          "rows": ratios(replays, serves)})
     stopping = time.monotonic()
     model.close()
     stopped = time.monotonic() - stopping
     time.sleep(2)
-    emit({"part": "managed-close", "preset": options.preset, "close_s": round(stopped, 1),
-          "gpu_after_close_mib": gpu_used_mib(), "gpu_idle_mib": idle_mib,
-          "server_exit_code": model.server.process.returncode if model.server and model.server.process else None})
+    emit({"part": "traffic-close", "preset": options.preset[0], "close_s": round(stopped, 1),
+          "gpu_after_close_mib": gpu_used_mib(), "gpu_idle_mib": idle, "server_exit_code": model.server.process.returncode})
 
 
-def _is_json(text: str) -> bool:
+def require_full_atlas() -> None:
+    """Stop early when `atlas` is a plain checkout: agents/ and harness/ join it only when installed."""
     try:
-        json.loads(text)
-        return True
-    except ValueError:
-        return False
+        import atlas.agents  # noqa: F401
+    except ModuleNotFoundError:
+        import atlas
+        raise SystemExit(f"atlas is imported from {Path(atlas.__file__).parent}, a checkout without atlas.agents. Install "
+                         "ATLAS (pip install -e ., or its wheel with --target DIR on PYTHONPATH) and run the bench with "
+                         "`python3 -P -m bench.gpu_bench` so the checkout's atlas/ folder does not shadow it")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["kv", "managed"])
+    parser.add_argument("command", choices=["table", "traffic"])
     parser.add_argument("--models", required=True, help="folder of model folders (bench.gpu_models)")
     parser.add_argument("--preset", action="append", required=True)
-    parser.add_argument("--card", type=float, action="append", help="card size(s) in GiB to emulate")
+    parser.add_argument("--card", type=float, action="append", help="card size(s) in GiB (table: default 12, 16, 24)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--launcher", default="vllm", help="the vllm command (default: vllm on PATH)")
-    parser.add_argument("--timeout", type=float, default=240, help="kv: seconds to wait for the KV lines")
+    parser.add_argument("--overhead", action="append", default=[], metavar="PRESET=GIB",
+                        help="gpu.overhead_gib for one preset instead of its measured architecture.overhead_gib")
+    parser.add_argument("--fit-from", help="an earlier table's results.jsonl: each preset's overhead fitted to what "
+                        "its servers held (atlas.planner.fit_overhead)")
+    parser.add_argument("--skip-unfit", action="store_true", help="table: start only the rows the planner says fit")
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 2, 4, 8])
-    parser.add_argument("--seconds", type=float, default=45)
-    parser.add_argument("--warmup", type=float, default=8)
+    parser.add_argument("--seconds", type=float, default=45, help="traffic: measured window per worker count")
+    parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--command-s", type=float, default=1.0, help="mean seconds a stub command takes")
+    parser.add_argument("--observation-bytes", type=int, default=1500, help="bytes a command prints")
+    parser.add_argument("--prompt-tokens", type=int, default=4000, help="an episode's first prompt (system + issue)")
     parser.add_argument("--max-tokens", type=int, default=150, help="tokens per model turn (ignore_eos)")
-    parser.add_argument("--overhead-gib", type=float, help="managed: gpu.overhead_gib for the planner")
-    parser.add_argument("--bench-serve", type=lambda s: [int(x) for x in s.split(",") if x], default=[])
-    parser.add_argument("--bench-input-len", type=int, default=4096)
-    parser.add_argument("--bench-prompts", type=int, default=64)
+    parser.add_argument("--budget-s", type=float, default=480, help="traffic: skip windows that would end later than "
+                        "this many seconds after the start began (the server is always stopped)")
+    parser.add_argument("--loop-overhead", action="store_true", help="traffic: also the recommended workers with no "
+                        "command time, against vLLM at that concurrency")
     options = parser.parse_args(argv)
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -381,16 +204,14 @@ def main(argv: list[str] | None = None) -> None:
         record = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
         with open(results, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        print(json.dumps(record), flush=True)
+        print(json.dumps(record)[:2000], flush=True)
 
-    if options.command == "kv":
-        for preset in options.preset:
-            for card in options.card or [16, 24]:
-                emit({"part": "kv", **kv_probe(options.launcher, Path(options.models) / preset, preset, card, out,
-                                               options.timeout)})
+    require_full_atlas()
+    if options.command == "table":
+        from bench.gpu_table import table
+        table(options, emit)
     else:
-        options.preset, options.card = options.preset[0], (options.card or [16])[0]
-        managed(options, emit)
+        traffic(options, emit)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import re
 PATTERNS = {
     "weights_gib": r"Model loading took ([\d.]+) GiB",
     "kv_available_gib": r"Available KV cache memory: ([\d.]+) GiB",
+    "kv_reserved_gib": r"reserved ([\d.]+) GiB memory for KV Cache",  # with --kv-cache-memory-bytes
     "kv_tokens": r"GPU KV cache size: ([\d,]+) tokens",
     "max_concurrency": r"Maximum concurrency for [\d,]+ tokens per request: ([\d.]+)x",
     "max_model_len": r"Maximum concurrency for ([\d,]+) tokens per request",
@@ -19,6 +20,7 @@ PATTERNS = {
     "init_engine_s": r"init engine \(profile, create kv cache, warmup model\) took ([\d.]+) s",
     "graph_capture_s": r"Graph capturing finished in ([\d.]+) sec",
     "graph_capture_gib": r"Graph capturing finished in [\d.]+ secs?, took ([-\d.]+) GiB",
+    "graph_pool_gib": r"CUDA graph pool memory: ([\d.]+) GiB \(actual\)",
 }
 
 

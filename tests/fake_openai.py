@@ -56,7 +56,9 @@ class FakeOpenAIServer:
         self.overflow = "serving"  # or "engine": the V1 engine's decoder-prompt error, in the stream
         self.prefix_caching = False  # when on, cached tokens are the prompt's shared start with the last request
         self.sampling_defaults: dict[str, Any] = {}  # from a generation config (vLLM's --generation-config auto)
-        self._last_prompt = ""
+        self._prompts: deque[str] = deque(maxlen=64)  # recent prompts: the prefix cache (shared starts count)
+        self.metrics = dict.fromkeys(METRICS, 0.0)  # vLLM's /metrics counters and gauges
+        self._metrics_lock = threading.Lock()
         self.answers: deque[dict[str, Any]] = deque()
         self.requests: list[dict[str, Any]] = []
         self.failures: deque[tuple[int, str]] = deque()
@@ -107,15 +109,25 @@ class FakeOpenAIServer:
         return {k: body.get(k, self.sampling_defaults.get(k, neutral)) for k, neutral in VLLM_NEUTRAL.items()}
 
     def _prefix_hit(self, messages: list[dict]) -> int:
+        """Tokens of this prompt that start like an earlier one (vLLM caches every prompt's blocks)."""
         text = "".join(str(m.get("content") or "") for m in messages)
         shared = 0
         if self.prefix_caching:
-            for a, b in zip(self._last_prompt, text):
-                if a != b:
-                    break
-                shared += 1
-        self._last_prompt = text
+            for earlier in list(self._prompts):
+                same = next((i for i, (a, b) in enumerate(zip(earlier, text)) if a != b), min(len(earlier), len(text)))
+                shared = max(shared, same)
+        self._prompts.append(text)
         return shared // 4
+
+    def count(self, **increments: float) -> None:
+        with self._metrics_lock:
+            for name, value in increments.items():
+                self.metrics[f"vllm:{name}"] += value
+
+    def metrics_text(self) -> str:
+        """Prometheus text as vLLM writes it (labels on every sample, counters as floats)."""
+        labels = f'{{engine="0",model_name="{self.model}"}}'
+        return "".join(f"# TYPE {name} gauge\n{name}{labels} {value}\n" for name, value in self.metrics.items())
 
     def _completion(self, body: dict) -> tuple[int, dict]:
         prompt = count_tokens(body["messages"])
@@ -128,7 +140,9 @@ class FakeOpenAIServer:
                 {"id": f"call_{i}", "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
                 for i, c in enumerate(answer["tool_calls"])
             ]
-        cached = self.cached_tokens or self._prefix_hit(body["messages"])
+        cached = min(prompt, self.cached_tokens or self._prefix_hit(body["messages"]))
+        self.count(prompt_tokens_total=prompt, generation_tokens_total=answer["completion_tokens"],
+                   request_success_total=1, prefix_cache_queries_total=prompt, prefix_cache_hits_total=cached)
         usage = {"prompt_tokens": prompt, "completion_tokens": answer["completion_tokens"],
                  "total_tokens": prompt + answer["completion_tokens"],
                  "prompt_tokens_details": ({"cached_tokens": min(cached, prompt)}
@@ -169,6 +183,13 @@ class FakeOpenAIServer:
                 if self.path == "/debug/requests":
                     self._send(200, {"requests": [{**r, "applied_sampling": server.applied_sampling(r["body"])}
                                                   for r in server.requests]})
+                elif self.path == "/metrics":
+                    data = server.metrics_text().encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
                 elif self.path.rstrip("/") == "/v1/models":
                     self._send(200, {"object": "list", "data": [
                         {"id": server.model, "object": "model", "created": int(time.time()), "owned_by": "vllm",
@@ -193,6 +214,13 @@ class FakeOpenAIServer:
                     self.connection.close()  # no answer, and no server from now on
                     threading.Thread(target=server.stop, daemon=True).start()
                     return
+                server.count(num_requests_running=1)
+                try:
+                    self._answer(body)
+                finally:
+                    server.count(num_requests_running=-1)
+
+            def _answer(self, body: dict) -> None:
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 if server.failures:
@@ -238,6 +266,9 @@ class FakeOpenAIServer:
         return Handler
 
 
+METRICS = ("vllm:prompt_tokens_total", "vllm:generation_tokens_total", "vllm:request_success_total",
+           "vllm:prefix_cache_queries_total", "vllm:prefix_cache_hits_total", "vllm:num_preemptions_total",
+           "vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc")
 QWEN_GENERATION_CONFIG = {"repetition_penalty": 1.05, "temperature": 0.7, "top_k": 20, "top_p": 0.8}
 VLLM_NEUTRAL = {"repetition_penalty": 1.0, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": 0.0,
                 "presence_penalty": 0.0, "frequency_penalty": 0.0}
@@ -278,7 +309,7 @@ def main(argv: list[str]) -> None:
     --no-enable-prefix-caching and --generation-config (default auto: the model's sampling
     defaults apply to what a request leaves unset, as vLLM logs). Stand-in-only flags:
     --answers FILE (JSON list of answers), --startup-delay S, --startup-log-every S (log lines
-    while starting), --fail-kv-cache (vLLM's failed engine start). GET /debug/requests returns
+    while starting), --fail-kv-cache (vLLM's failed engine start), --delay-s S (each answer's time). GET /debug/requests returns
     each request with the sampling it got.
     """
     args = argv[1:] if argv and argv[0] == "serve" else argv
@@ -292,7 +323,7 @@ def main(argv: list[str]) -> None:
     max_model_len = int(value("--max-model-len", "32768"))
     generation_config = value("--generation-config", "auto")
     print(f"stand-in vllm: args {' '.join(argv)}", flush=True)
-    vllm_log("INFO", "api_server.py:1896", f"vLLM API server version 0.26.0")
+    vllm_log("INFO", "api_server.py:1896", "vLLM API server version 0.26.0")
     delay = float(value("--startup-delay", "0"))
     every = float(value("--startup-log-every", "0"))
     ends = time.monotonic() + delay
@@ -314,6 +345,7 @@ def main(argv: list[str]) -> None:
     if "--answers" in args:
         for text in json.loads(open(value("--answers")).read()):
             server.answer(text)
+    server.delay_s = float(value("--delay-s", "0"))  # stand-in only: seconds each answer takes
     if "--api-key" in args:
         server.api_key = value("--api-key")
     if "--record" in args:

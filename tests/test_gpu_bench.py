@@ -6,11 +6,12 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from bench.gpu_bench import emulated_utilization, load_preset, server_args
+from bench.gpu_bench import emulated_utilization, load_preset
 from bench.gpu_models import CHATML, MISTRAL, family, pad_vocabulary, tokenizer_config
 from bench.vllm_log import parse_log, parse_metrics, prefix_hit_rate
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-h100"
+PLANNER_RESULTS = RESULTS.parent / "2026-11-25-h100-planner"
 MODELS = Path(__file__).resolve().parent.parent / "bench" / "models"
 
 
@@ -25,6 +26,13 @@ def test_parse_log_reads_a_start_that_did_not_fit():
     figures = parse_log((RESULTS / "kv-qwen2.5-coder-32b-awq-24.log").read_text())
     assert figures["weights_gib"] == 18.49 and figures["kv_available_gib"] == 1.16
     assert figures["estimated_max_model_len"] == 4720 and "kv_tokens" not in figures
+
+
+def test_parse_log_reads_a_pinned_kv_cache():
+    """With --kv-cache-memory-bytes vLLM logs what it reserved instead of what profiling left."""
+    figures = parse_log((PLANNER_RESULTS / "table2-qwen2.5-coder-14b-awq-16.log").read_text())
+    assert figures["weights_gib"] == 9.53 and figures["kv_reserved_gib"] == 3.42 and figures["kv_tokens"] == 18_688
+    assert "kv_available_gib" not in figures and figures["max_model_len"] == 18_432
 
 
 def test_metrics_and_prefix_hit_rate():
@@ -54,7 +62,7 @@ def test_presets_compose_and_match_their_configs():
         assert arch["layers"] == config["num_hidden_layers"] and arch["kv_heads"] == config["num_key_value_heads"]
         head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
         assert arch["head_dim"] == head_dim and arch["max_position"] == config["max_position_embeddings"]
-    assert server_args(load_preset("qwen2.5-coder-14b-awq")) == ["--quantization", "awq_marlin"]
+    assert load_preset("qwen2.5-coder-14b-awq")["server"]["quantization"] == "awq_marlin"
 
 
 def test_pad_vocabulary_gives_every_id_a_token(tmp_path):

@@ -1,4 +1,4 @@
-"""The VRAM planner against figures computed by hand, and its calibration against what vLLM 0.26 measured."""
+"""The VRAM planner against figures computed by hand, and against what vLLM 0.26 held on an H100."""
 
 import json
 from pathlib import Path
@@ -7,15 +7,26 @@ import pytest
 
 from atlas.config import ConfigError
 from atlas.models import make_model
-from atlas.planner import Architecture, GpuConfig, calibrate_overhead, plan, recommended_workers
+from atlas.planner import (FALLBACK_OVERHEAD_GIB, Architecture, GpuConfig, calibrate_overhead, fit_overhead, plan,
+                           recommended_workers)
+from bench.gpu_bench import load_preset
 from tests.conftest import atlas
 from tests.test_vllm_server import STAND_IN
 
-RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-h100"
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-h100-planner"
+PRESETS = ("qwen2.5-coder-14b-awq", "qwen2.5-coder-32b-awq", "qwen3-coder-30b-a3b", "devstral-small")
 # Qwen2.5-Coder-14B-Instruct-AWQ (config.json: 48 layers, 8 KV heads, head_dim 128); vLLM loads 10.23 GB
-QWEN_14B = Architecture(weights_gb=10.23, layers=48, kv_heads=8, head_dim=128, max_position=32768)
+QWEN_14B = Architecture(weights_gb=10.23, layers=48, kv_heads=8, head_dim=128, max_position=32768, overhead_gib=1.45)
 # Qwen2.5-Coder-32B-Instruct-AWQ (64 layers, 8 KV heads, head_dim 128); vLLM loads 19.85 GB
-QWEN_32B = Architecture(weights_gb=19.85, layers=64, kv_heads=8, head_dim=128, max_position=32768)
+QWEN_32B = Architecture(weights_gb=19.85, layers=64, kv_heads=8, head_dim=128, max_position=32768, overhead_gib=1.7)
+
+
+def arch(preset: str) -> Architecture:
+    return Architecture.model_validate(load_preset(preset)["architecture"])
+
+
+def rows(name: str) -> list[dict]:
+    return [json.loads(line) for line in (RESULTS / name).read_text().splitlines()]
 
 
 def test_qwen_14b_awq_on_24_gib():
@@ -23,59 +34,95 @@ def test_qwen_14b_awq_on_24_gib():
     # weights 10.23e9 / 2**30 = 9.5274 GiB; KV per token 2*48*8*128*2 bytes = 196,608
     assert result.weights_gib == pytest.approx(9.5274, abs=1e-3)
     assert result.kv_bytes_per_token == 196_608
-    # budget 24*0.90 - 9.5274 - 4.0 = 8.0726 GiB -> 8.0726 * 2**30 / 196,608 = 44,087 tokens, capped at 32,768
-    assert result.kv_budget_gib == pytest.approx(8.0726, abs=1e-3)
-    assert result.kv_tokens == pytest.approx(44_087, abs=2) and result.max_context == 32_768 and result.fits
-    assert result.kv_cache_memory_bytes == pytest.approx(8.0726 * 2**30, rel=1e-4)
-    assert result.recommended_workers == 3  # 44,087 // 12,000
+    # budget 24*0.90 - 9.5274 - 1.45 = 10.6226 GiB -> 10.6226 * 2**30 / 196,608 = 58,013 tokens, capped at 32,768
+    assert result.kv_budget_gib == pytest.approx(10.6226, abs=1e-3) and result.overhead_gib == 1.45
+    assert result.kv_tokens == pytest.approx(58_013, abs=2) and result.max_context == 32_768 and result.fits
+    assert result.kv_cache_memory_bytes == pytest.approx(10.6226 * 2**30, rel=1e-4)
+    assert result.footprint_gib == pytest.approx(21.6, abs=1e-3) and result.max_num_batched_tokens == 2048
+    assert result.recommended_workers == 2  # 58,013 // 24,000
 
 
-def test_fp8_kv_doubles_the_tokens_and_makes_16_gib_fit():
+def test_fp8_kv_doubles_the_tokens():
     sixteen = plan(QWEN_14B, GpuConfig(vram_gb=16))
-    # budget 14.4 - 9.5274 - 4.0 = 0.8726 GiB -> 4,765 tokens: below the 8,192 an agent needs
-    assert not sixteen.fits and sixteen.max_context == 4_096 and sixteen.recommended_workers == 0
-    assert "below the 8192-token minimum" in sixteen.reason
+    # budget 14.4 - 9.5274 - 1.45 = 3.4226 GiB -> 18,692 tokens: one agent with an 18,432-token window
+    assert sixteen.fits and sixteen.max_context == 18_432 and sixteen.recommended_workers == 1
     fp8 = plan(QWEN_14B, GpuConfig(vram_gb=16), kv_cache_dtype="fp8")
     assert fp8.kv_bytes_per_token == 98_304 and fp8.kv_tokens == pytest.approx(2 * sixteen.kv_tokens, abs=2)
-    assert fp8.max_context == 9_216 and fp8.fits and fp8.recommended_workers == 1
+    assert fp8.max_context == 32_768 and fp8.recommended_workers == 1
+    twelve = plan(QWEN_14B, GpuConfig(vram_gb=12))
+    assert not twelve.fits and "exceed 90% of 12.0 GiB" in twelve.reason
 
 
 def test_does_not_fit_says_why():
     no_room = plan(QWEN_32B, GpuConfig(vram_gb=24))
-    assert not no_room.fits and "exceed 90% of 24.0 GiB" in no_room.reason and no_room.max_context == 0
-    assert no_room.kv_cache_memory_bytes == 0
-    assert plan(QWEN_32B, GpuConfig(vram_gb=32)).max_context == 25_600
+    # 21.6 - 18.487 - 1.7 = 1.413 GiB -> 5,788 tokens: below what an agent needs
+    assert not no_room.fits and "below the 8192-token minimum" in no_room.reason and no_room.recommended_workers == 0
+    assert plan(QWEN_32B, GpuConfig(vram_gb=32)).max_context == 32_768
 
 
-def test_overhead_calibration_from_the_h100_run():
-    """The default overhead is what the managed 14B start on the H100 held besides weights and KV cache."""
-    opened = json.loads((RESULTS / "managed-results.jsonl").read_text().splitlines()[0])
-    log = opened["vllm_log"]
-    overhead = calibrate_overhead(opened["gpu_serving_mib"] / 1024, log["weights_gib"], log["kv_available_gib"])
-    # 16,911 MiB = 16.515 GiB - 9.53 weights - 2.95 KV = 4.035 GiB
-    assert overhead == pytest.approx(4.035, abs=1e-3)
-    assert GpuConfig().overhead_gib == pytest.approx(overhead, abs=0.05)
+def test_overhead_comes_from_the_preset_unless_the_gpu_section_sets_it():
+    assert plan(QWEN_14B, GpuConfig()).overhead_gib == 1.45
+    assert plan(QWEN_14B, GpuConfig(overhead_gib=3.0)).overhead_gib == 3.0
+    assert plan(QWEN_14B.model_copy(update={"overhead_gib": None}), GpuConfig()).overhead_gib == FALLBACK_OVERHEAD_GIB
+
+
+def test_fit_overhead_takes_the_worst_start_and_a_margin():
+    # (held, weights, KV): overheads 0.956 and 1.195 -> 1.195 + 0.25 = 1.445 -> 1.45
+    assert fit_overhead([(13.356, 9.53, 2.87), (20.795, 9.53, 10.07)]) == 1.45
+    assert fit_overhead([(21.015, 18.49, 1.11)], margin_gib=0.0) == 1.45  # 1.415 rounded up to 0.05
     with pytest.raises(ValueError, match="cannot hold"):
         calibrate_overhead(10.0, 9.5, 2.95)
+    with pytest.raises(ValueError, match="no measured starts"):
+        fit_overhead([])
 
 
-def test_planner_is_never_above_what_vllm_made():
-    """Each measured start: the planner's KV tokens at the vLLM-reported weights stay at or under vLLM's own."""
-    rows = [json.loads(line) for line in (RESULTS / "kv-results.jsonl").read_text().splitlines()]
-    measured = [r for r in rows if "kv_available_gib" in r["vllm"]]
-    assert len(measured) >= 3
-    for row in measured:
-        per_token = row["planner"]["kv_bytes_per_token"]
-        arch = {"qwen2.5-coder-14b-awq": QWEN_14B, "qwen2.5-coder-32b-awq": QWEN_32B}[row["preset"]]
-        ours = plan(arch, GpuConfig(vram_gb=row["card_gib"]))
-        vllm_tokens = row["vllm"]["kv_available_gib"] * 2**30 / per_token
-        assert ours.kv_tokens <= vllm_tokens, row["preset"]
+def test_preset_overheads_are_the_fit_of_the_h100_table():
+    """Each measured preset's overhead is fit_overhead of what its servers held in the first table run."""
+    from bench.gpu_table import fitted_overheads
+
+    fitted = fitted_overheads(RESULTS / "table1.jsonl")
+    assert set(fitted) == {"qwen2.5-coder-14b-awq", "qwen2.5-coder-32b-awq", "qwen3-coder-30b-a3b"}
+    for preset, overhead in fitted.items():
+        assert arch(preset).overhead_gib == overhead, preset
+
+
+def test_the_planner_matches_vllm_and_never_promises_more_than_the_card():
+    """The confirmation run, started with the presets' fitted overheads: every row the planner says fits
+    got vLLM KV tokens within 5% of the plan, and the serving process held no more than the card allows."""
+    started = [r for r in rows("table2.jsonl") if r.get("part") == "table" and r["planner"]["fits"]]
+    assert {(r["preset"], r["card_gib"]) for r in started} == {
+        ("qwen2.5-coder-14b-awq", 16), ("qwen2.5-coder-14b-awq", 24), ("qwen3-coder-30b-a3b", 24)}
+    for row in started:
+        ours = plan(arch(row["preset"]), GpuConfig(vram_gb=row["card_gib"]))
+        assert ours.kv_tokens == row["planner"]["kv_tokens"], row["preset"]  # the plan that ran is today's plan
+        assert abs(ours.kv_tokens / row["vllm"]["kv_tokens"] - 1) < 0.05
+        assert row["server_max_model_len"] == ours.max_context
+        assert row["held_gib"] <= row["card_gib"] * 0.9, (row["preset"], row["card_gib"])
+
+
+def test_every_preset_and_card_is_planned_and_nothing_unfit_was_promised():
+    """All four presets at 12, 16 and 24 GiB. A row the planner refuses is one where the weights vLLM
+    loaded (its log), plus the overhead, leave a KV cache smaller than one agent's minimum context."""
+    from bench.vllm_log import parse_log
+
+    table = {(r["preset"], r["card_gib"]): r for r in rows("table1.jsonl") if r.get("part") == "table"}
+    assert set(table) == {(p, c) for p in PRESETS for c in (12, 16, 24)}
+    loaded = {r["preset"]: r["vllm"]["weights_gib"] for r in table.values() if "vllm" in r}
+    older = RESULTS.parent / "2026-11-25-h100" / "kv-devstral-small-32.log"  # FP8 Devstral, started on 32 GiB
+    loaded["devstral-small"] = parse_log(older.read_text())["weights_gib"]
+    assert set(loaded) == set(PRESETS)
+    for (preset, card), row in table.items():
+        ours = plan(arch(preset), GpuConfig(vram_gb=card))
+        per_token = ours.kv_bytes_per_token
+        room_tokens = (card * 0.9 - loaded[preset] - ours.overhead_gib) * 2**30 / per_token
+        assert ours.fits == (room_tokens >= 8192), (preset, card, room_tokens)
+        assert abs(ours.weights_gib - loaded[preset]) < 0.01 and (ours.fits or ours.recommended_workers == 0)
 
 
 def test_recommended_workers():
-    assert recommended_workers(44_087, 12_000) == 3
-    assert recommended_workers(5_000, 12_000) == 1  # one agent still runs, with a shorter context
-    assert recommended_workers(0, 12_000) == 0
+    assert recommended_workers(58_013, 24_000) == 2
+    assert recommended_workers(5_000, 24_000) == 1  # one agent still runs, with a shorter context
+    assert recommended_workers(0, 24_000) == 0
     with pytest.raises(ValueError):
         recommended_workers(10, 0)
 
@@ -88,12 +135,12 @@ def test_plan_command(tmp_path):
     done = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=24")
     assert done.returncode == 0, done.stderr
     assert "32,768 tokens" in done.stdout and "--max-model-len 32768 --gpu-memory-utilization 0.9" in done.stdout
-    assert "workers that fit" in done.stdout and "--kv-cache-memory-bytes 866" in done.stdout
-    assert "--max-num-seqs 3" in done.stdout and "run.workers=3" in done.stdout
-    refused = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=16")
+    assert "workers that fit" in done.stdout and "--kv-cache-memory-bytes 11405" in done.stdout
+    assert "--max-num-seqs 2 --max-num-batched-tokens 2048" in done.stdout and "run.workers=2" in done.stdout
+    refused = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=12")
     assert refused.returncode == 2 and "does not fit" in refused.stdout
-    fp8 = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=16", "model.server.kv_cache_dtype=fp8")
-    assert fp8.returncode == 0 and "9,216 tokens" in fp8.stdout
+    sixteen = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=16")
+    assert sixteen.returncode == 0 and "18,432 tokens" in sixteen.stdout
 
 
 def managed(tmp_path, vram):
@@ -114,7 +161,8 @@ def test_managed_server_takes_its_context_from_the_plan(tmp_path):
         # the KV cache is pinned to the plan and the batch to the agents that fit without preemption
         assert argv[argv.index("--kv-cache-memory-bytes") + 1] == str(sized.kv_cache_memory_bytes) != "0"
         assert argv[argv.index("--max-num-seqs") + 1] == str(sized.recommended_workers) != "0"
+        assert argv[argv.index("--max-num-batched-tokens") + 1] == "2048"
     finally:
         model.close()
-    with pytest.raises(ConfigError, match="does not fit gpu.vram_gb=16"):
-        managed(tmp_path, 16).open(tmp_path)
+    with pytest.raises(ConfigError, match="does not fit gpu.vram_gb=12"):
+        managed(tmp_path, 12).open(tmp_path)

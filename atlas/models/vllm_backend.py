@@ -68,6 +68,8 @@ class ServerConfig(BaseModel):
         "vllm", description="--generation-config: 'vllm' ignores the model's sampling defaults; 'auto' applies "
                             "them; a folder reads one; null leaves vLLM's default (auto).")
     max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = Field(None, gt=0, description="--max-num-batched-tokens (the planner sets "
+                                               "gpu.max_num_batched_tokens: the activation peak it measured with).")
     speculative_config: dict[str, Any] | None = None
     tool_call_parser: str | None = None
     extra_args: list[str] = []
@@ -105,7 +107,8 @@ def serve_arguments(server: ServerConfig, served_name: str, port: int) -> list[s
             "--served-model-name", served_name, "--kv-cache-dtype", server.kv_cache_dtype]
     optional = {"--quantization": server.quantization, "--dtype": server.dtype,
                 "--max-model-len": server.max_model_len, "--gpu-memory-utilization": server.gpu_memory_utilization,
-                "--kv-cache-memory-bytes": server.kv_cache_memory_bytes, "--max-num-seqs": server.max_num_seqs, "--tool-call-parser": server.tool_call_parser}
+                "--kv-cache-memory-bytes": server.kv_cache_memory_bytes, "--max-num-seqs": server.max_num_seqs, "--max-num-batched-tokens": server.max_num_batched_tokens,
+                "--tool-call-parser": server.tool_call_parser}
     for flag, value in optional.items():
         if value is not None:
             args += [flag, str(value)]
@@ -123,7 +126,11 @@ def serve_arguments(server: ServerConfig, served_name: str, port: int) -> list[s
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM when ATLAS dies, however it dies."""
+    """In the child: get SIGTERM when ATLAS dies, however it dies.
+
+    Linux sends it when the *thread* that started the server ends, so the server must be started
+    from a thread that outlives it (the runner opens the model in its main thread).
+    """
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
@@ -356,6 +363,7 @@ class VLLMModel(OpenAICompatibleModel):
             "gpu_memory_utilization": server.gpu_memory_utilization or self.plan.gpu_memory_utilization,
             "kv_cache_memory_bytes": server.kv_cache_memory_bytes or self.plan.kv_cache_memory_bytes or None,
             "max_num_seqs": server.max_num_seqs or self.plan.recommended_workers or None,
+            "max_num_batched_tokens": server.max_num_batched_tokens or self.plan.max_num_batched_tokens or None,
         })
 
     def open(self, run_dir: Path) -> None:

@@ -1,0 +1,269 @@
+"""Planner against vLLM, preset by card: start ATLAS's managed server as planned, measure what it holds.
+
+    python -m bench.gpu_bench table --models models/ --preset P [--preset Q ...] --card 12 --card 16 --card 24 --out DIR
+
+For each preset x card the planner (atlas.planner, as `atlas plan` prints it) says what fits.
+Every row whose weights and overhead fit the card is started through ATLAS's own VLLMModel
+(the same `vllm serve` flags a run uses: --kv-cache-memory-bytes, --max-model-len,
+--max-num-seqs, --max-num-batched-tokens), several at once on the large card while their
+planned footprints fit beside each other. Each started row records:
+
+- vLLM's figures from its log (weights loaded, KV memory, KV tokens) and /v1/models' max_model_len;
+- what the serving process really holds, from nvidia-smi, after start-up and again after a
+  burst of long prompts, and the drop in used GPU memory when it is stopped;
+- a chat turn, a tool call the model must make (vLLM's structured outputs hold dummy weights
+  to the tool's schema), and the start and stop times.
+
+A row fits the card when what the process held stays within vram_gb x gpu_memory_utilization.
+`fit_overhead` then gives each preset's overhead from what its starts held.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.vllm_log import parse_log
+
+
+@dataclass
+class Row:
+    preset: str
+    card: float
+    plan: dict
+    reserve_gib: float  # planned footprint: what this start may take of the large card
+    record: dict = field(default_factory=dict)
+
+
+def gpu_used_mib() -> int:
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+def process_mib(pgid: int) -> int | None:
+    """GPU memory the processes of one process group hold (the API server and its engine core), from nvidia-smi."""
+    import os
+
+    out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                         capture_output=True, text=True).stdout
+    total, seen = 0, False
+    for line in out.splitlines():
+        try:
+            pid, used = (int(x) for x in line.split(","))
+            if os.getpgid(pid) == pgid:
+                total, seen = total + used, True
+        except (ValueError, ProcessLookupError, PermissionError):
+            continue
+    return total if seen else None
+
+
+def settled_used_mib(previous: int | None = None, seconds: float = 8) -> int:
+    """Used GPU memory once it stops changing (a stopped server's memory is freed within a second or two)."""
+    last, ends = gpu_used_mib(), time.monotonic() + seconds
+    while time.monotonic() < ends:
+        time.sleep(0.5)
+        now = gpu_used_mib()
+        if now == last and (previous is None or now != previous):
+            return now
+        last = now
+    return last
+
+
+def plan_rows(presets: list[str], cards: list[float], overheads: dict[str, float]) -> list[Row]:
+    from atlas.planner import Architecture, GpuConfig, plan
+    from bench.gpu_bench import load_preset
+
+    rows = []
+    for preset in presets:
+        composed = load_preset(preset)
+        arch = Architecture.model_validate(composed["architecture"])
+        for card in cards:
+            gpu = GpuConfig(vram_gb=card, overhead_gib=overheads.get(preset))
+            planned = plan(arch, gpu, composed["server"].get("kv_cache_dtype", "auto"))
+            rows.append(Row(preset, card, vars(planned), planned.footprint_gib if planned.kv_budget_gib > 0 else 0.0))
+    return rows
+
+
+def waves(rows: list[Row], free_gib: float) -> list[list[Row]]:
+    """Startable rows packed into groups whose planned footprints fit the large card together (first fit)."""
+    groups: list[list[Row]] = []
+    for row in (r for r in rows if r.reserve_gib > 0):
+        for group in groups:
+            if sum(r.reserve_gib + 1.0 for r in group) + row.reserve_gib + 1.0 <= free_gib:
+                group.append(row)
+                break
+        else:
+            groups.append([row])
+    return groups
+
+
+BASH_TOOL = {"type": "function", "function": {
+    "name": "bash", "description": "Run one shell command in the repository.",
+    "parameters": {"type": "object", "properties": {"command": {"type": "string", "enum": ["ls", "git status", "pytest -x"]}},
+                   "required": ["command"], "additionalProperties": False}}}
+
+
+def serve_checks(model, row: Row) -> dict:
+    """A chat turn and a forced tool call; dummy weights emit text noise, so the call is held to the schema."""
+    chat = model.query([{"role": "user", "content": "Write a Python function that adds two numbers."}])
+    checks = {"chat": {"completion_tokens": chat.usage.completion_tokens, "latency_s": round(chat.latency_s, 3),
+                       "ttft_s": chat.ttft_s and round(chat.ttft_s, 3), "finish_reason": chat.finish_reason}}
+    plain = model.settings
+    model.settings = plain.model_copy(update={"max_tokens": 48, "extra_body": {
+        "tool_choice": {"type": "function", "function": {"name": "bash"}}}})
+    try:
+        called = model.query([{"role": "user", "content": "List the files."}], tools=[BASH_TOOL])
+        calls = [{"name": c.name, "arguments": c.arguments} for c in called.tool_calls]
+        parsed = [json.loads(c["arguments"]) for c in calls]
+        checks["tool_call"] = {"calls": calls, "valid": bool(parsed) and all(
+            c["name"] == "bash" and p.get("command") in ("ls", "git status", "pytest -x") for c, p in zip(calls, parsed)),
+            "finish_reason": called.finish_reason}
+    except Exception as error:  # noqa: BLE001 - recorded; the row's memory figures still count
+        checks["tool_call"] = {"error": f"{type(error).__name__}: {error}"[:400], "valid": False}
+    finally:
+        model.settings = plain
+    return checks
+
+
+def burst(model, row: Row) -> None:
+    """Long prompts at the planned concurrency, so activations reach their serving peak before memory is read."""
+    seqs = max(1, row.plan["recommended_workers"])
+    target = min(model.context_window // 2, 8192)  # tokens: a few chunks of --max-num-batched-tokens each
+    text = " ".join(f"w{i * 7919 % 104729}" for i in range(target))
+    tokens, _ = model.count_tokens([{"role": "user", "content": text}])  # the server's tokenizer decides the length
+    text = " ".join(text.split()[:max(1, len(text.split()) * target // max(tokens, 1))])
+    threads = [threading.Thread(target=lambda i=i: model.query([{"role": "user", "content": f"{i} {text}"}]))
+               for i in range(seqs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def measure_wave(group: list[Row], launcher: str, models: Path, out: Path, total_gib: float,
+                 overheads: dict[str, float], emit) -> None:
+    from bench.gpu_bench import managed_model
+
+    started: list[tuple[Row, object]] = []
+    lock, ready, release = threading.Lock(), threading.Semaphore(0), threading.Event()
+    idle_mib = gpu_used_mib()
+
+    def start(row: Row) -> None:
+        """Start one server, then keep this thread alive until the wave is done: the server gets SIGTERM
+        when the thread that started it ends (PR_SET_PDEATHSIG follows the thread, not the process)."""
+        try:
+            _start(row)
+        finally:
+            ready.release()
+        release.wait()
+
+    def _start(row: Row) -> None:
+        model = managed_model(launcher, models / row.preset, row.preset, row.card, total_gib,
+                              overhead_gib=overheads.get(row.preset), max_tokens=64)
+        run_dir = out / f"table-{row.preset}-{row.card:g}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        began = time.monotonic()
+        try:
+            model.open(run_dir)
+        except Exception as error:  # noqa: BLE001 - a failed start is a finding, recorded with vLLM's cause
+            row.record.update(start_error=f"{type(error).__name__}: {error}"[-1500:], open_s=round(time.monotonic() - began, 1))
+            model.close()
+            return
+        row.record["open_s"] = round(time.monotonic() - began, 1)
+        with lock:
+            started.append((row, model))
+
+    threads = [threading.Thread(target=start, args=(row,), daemon=True) for row in group]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        ready.acquire()
+    for row, model in started:
+        pgid = model.server.process.pid
+        row.record["process_mib_started"] = process_mib(pgid)
+        try:
+            row.record.update(serve_checks(model, row))
+            burst(model, row)
+        except Exception as error:  # noqa: BLE001 - recorded; the memory figures still count
+            row.record["serve_error"] = f"{type(error).__name__}: {error}"[:600]
+        row.record["process_mib_served"] = process_mib(pgid)
+        row.record["argv"] = model.describe()["managed_server"]["argv"]
+        row.record["server_max_model_len"] = model.context_window  # read back from /v1/models
+        row.record["vllm"] = parse_log((out / f"table-{row.preset}-{row.card:g}" / "vllm.log").read_text(errors="replace"))
+    used = settled_used_mib()
+    for row, model in started:  # stop one at a time: each stop's drop in used memory is what that server held
+        began = time.monotonic()
+        model.close()
+        row.record["close_s"] = round(time.monotonic() - began, 1)
+        row.record["exit_code"] = model.server.process.returncode
+        now = settled_used_mib(previous=used)
+        row.record["freed_mib"] = used - now
+        used = now
+    release.set()
+    for thread in threads:
+        thread.join()
+    for row in group:
+        row.record["gpu_idle_mib_before"], row.record["gpu_used_mib_after"] = idle_mib, used
+        emit(summarize(row))
+
+
+def summarize(row: Row) -> dict:
+    """One table row: the plan, what vLLM made, what the process held against the card."""
+    record, plan = row.record, row.plan
+    held = [m for m in (record.get("process_mib_started"), record.get("process_mib_served"), record.get("freed_mib"))
+            if m is not None]
+    held_gib = max(held) / 1024 if held else None
+    usable = row.card * plan["gpu_memory_utilization"]
+    vllm = record.get("vllm", {})
+    result = {"part": "table", "preset": row.preset, "card_gib": row.card, "planner": plan, **record,
+              "held_gib": held_gib and round(held_gib, 3), "usable_gib": round(usable, 3)}
+    if held_gib is not None and "kv_tokens" in vllm:
+        result["within_card"] = held_gib <= usable
+        result["kv_tokens_ratio"] = round(plan["kv_tokens"] / vllm["kv_tokens"], 4)
+        kv_gib = vllm.get("kv_reserved_gib") or plan["kv_cache_memory_bytes"] / 2**30
+        result["overhead_measured_gib"] = round(held_gib - vllm.get("weights_gib", plan["weights_gib"]) - kv_gib, 3)
+    return result
+
+
+def fitted_overheads(results: Path, margin_gib: float = 0.25) -> dict[str, float]:
+    """Each preset's overhead (atlas.planner.fit_overhead) from the started rows of an earlier `table` run."""
+    from atlas.planner import fit_overhead
+
+    starts: dict[str, list[tuple[float, float, float]]] = {}
+    for line in results.read_text().splitlines():
+        row = json.loads(line)
+        vllm = row.get("vllm") or {}
+        if row.get("part") == "table" and row.get("held_gib") and "weights_gib" in vllm and "kv_reserved_gib" in vllm:
+            starts.setdefault(row["preset"], []).append((row["held_gib"], vllm["weights_gib"], vllm["kv_reserved_gib"]))
+    return {preset: fit_overhead(measured, margin_gib) for preset, measured in starts.items()}
+
+
+def overheads_from(options) -> dict[str, float]:
+    """--fit-from's fitted overheads, then --overhead PRESET=GIB on top."""
+    overheads = fitted_overheads(Path(options.fit_from)) if options.fit_from else {}
+    overheads.update({k: float(v) for k, v in (item.split("=") for item in options.overhead)})
+    return overheads
+
+
+def table(options, emit) -> None:
+    from bench.gpu_bench import gpu_total_gib
+
+    out = Path(options.out)
+    overheads = overheads_from(options)
+    if overheads:
+        emit({"part": "overheads", "overhead_gib": overheads, "fit_from": options.fit_from})
+    rows = plan_rows(options.preset, options.card or [12, 16, 24], overheads)
+    if options.skip_unfit:
+        rows = [r for r in rows if r.plan["fits"] or r.reserve_gib <= 0]
+    for row in rows:
+        if row.reserve_gib <= 0:
+            emit({"part": "table", "preset": row.preset, "card_gib": row.card, "planner": row.plan, "started": False})
+    total = gpu_total_gib()
+    free = total - gpu_used_mib() / 1024 - 1.0
+    for group in waves(rows, free):
+        measure_wave(group, options.launcher, Path(options.models), out, total, overheads, emit)

@@ -1,0 +1,69 @@
+"""The GPU bench's agent replay and table logic on CPU: ATLAS's loop against the stand-in server's /metrics."""
+
+import pytest
+
+from atlas.models import make_model
+from bench.agent_replay import at_concurrency, per_turn_growth, ratios, replay
+from bench.gpu_table import Row, burst, waves
+from tests.fake_openai import FakeOpenAIServer
+
+
+@pytest.fixture
+def served():
+    server = FakeOpenAIServer(model="fake-coder", max_model_len=32768).start()
+    server.prefix_caching, server.delay_s = True, 0.02
+    model = make_model({"name": "fake", "backend": "vllm", "model": "fake-coder", "base_url": server.base_url,
+                        "max_tokens": 64, "retry_initial_wait": 0.01})
+    model.open(None)
+    yield server, model
+    model.close()
+    server.stop()
+
+
+def test_replay_drives_atlas_agents_and_reads_the_server_metrics(served):
+    server, model = served
+    result = replay(model, server.base_url, workers=2, seconds=2.0, warmup=0.5, command_s=0.05,
+                    observation_bytes=600, prompt_tokens=1500)
+    assert result["workers"] == 2 and result["requests"] >= 4
+    # each agent's history only grows, so all but the new turn comes from the (stand-in's) prefix cache
+    assert result["prefix_cache_hit_rate"] > 0.8 and result["client_prefix_reuse"] == 1.0
+    # a turn adds one observation (600 bytes) and the answer's text: the stand-in counts 4 characters a token
+    assert 140 <= result["turn_growth_tokens"] <= 220
+    assert result["mean_prompt_tokens"] > 1000 and result["running_mean"] >= 0 and result["instances_per_hour"] > 0
+    assert sum(result["episodes"].values()) >= 2 and not any(e.startswith("error") for e in result["episodes"])
+    # the agents' tasks differ: no two episodes start with the same prompt
+    prompts = [r["body"]["messages"][1]["content"] for r in server.requests if r["path"].endswith("/chat/completions")]
+    assert len({p[:200] for p in prompts}) >= 2
+
+
+def test_burst_fits_half_the_servers_window(served):
+    server, model = served
+    model.context_window = 4096
+    row = Row("fake", 16, {"recommended_workers": 2, "max_context": 4096}, 14.4)
+    burst(model, row)
+    sent = [r for r in server.requests if r["path"].endswith("/chat/completions")]
+    assert len(sent) == 2 and all(1500 <= len(r["body"]["messages"][0]["content"]) // 4 <= 2048 for r in sent)
+
+
+def test_waves_pack_servers_by_their_planned_footprint():
+    rows = [Row("a", 16, {}, 14.4), Row("b", 24, {}, 21.6), Row("c", 24, {}, 21.6), Row("d", 24, {}, 21.6),
+            Row("e", 12, {}, 0.0)]
+    groups = waves(rows, free_gib=78.0)
+    assert [[r.preset for r in g] for g in groups] == [["a", "b", "c"], ["d"]]  # e does not start at all
+
+
+def test_per_turn_growth_follows_each_episode():
+    log = [{"worker": 0, "episode": 0, "prompt_tokens": 1000}, {"worker": 1, "episode": 0, "prompt_tokens": 5000},
+           {"worker": 0, "episode": 0, "prompt_tokens": 1600}, {"worker": 1, "episode": 0, "prompt_tokens": 5550},
+           {"worker": 0, "episode": 1, "prompt_tokens": 900}]
+    assert sorted(per_turn_growth(log)) == [550, 600]
+
+
+def test_ratios_at_the_same_workers_and_at_the_concurrency_the_server_saw():
+    serves = [{"concurrency": 1, "output_throughput": 100.0}, {"concurrency": 2, "output_throughput": 180.0}]
+    assert at_concurrency({1: 100.0, 2: 180.0}, 1.5) == pytest.approx(140.0)
+    assert at_concurrency({1: 100.0}, 0.5) == pytest.approx(50.0) and at_concurrency({1: 100.0}, 3) is None
+    [row] = ratios([{"workers": 2, "command_s": 1.0, "generation_tok_s": 126.0, "running_mean": 1.2,
+                     "waiting_mean": 0.3}], serves)
+    assert row["ratio_same_workers"] == 0.7 and row["server_concurrency"] == 1.5
+    assert row["ratio_at_server_concurrency"] == 0.9
