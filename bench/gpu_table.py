@@ -130,19 +130,29 @@ def serve_checks(model, row: Row) -> dict:
     return checks
 
 
-def burst(model, row: Row) -> None:
-    """Long prompts at the planned concurrency, so activations reach their serving peak before memory is read."""
+def burst(model, row: Row) -> list[str]:
+    """Long prompts at the planned concurrency, so activations reach their serving peak before memory is read.
+
+    Returns the requests' errors (a refused burst means the serving peak was not reached)."""
     seqs = max(1, row.plan["recommended_workers"])
     target = min(model.context_window // 2, 8192)  # tokens: a few chunks of --max-num-batched-tokens each
     text = " ".join(f"w{i * 7919 % 104729}" for i in range(target))
     tokens, _ = model.count_tokens([{"role": "user", "content": text}])  # the server's tokenizer decides the length
     text = " ".join(text.split()[:max(1, len(text.split()) * target // max(tokens, 1))])
-    threads = [threading.Thread(target=lambda i=i: model.query([{"role": "user", "content": f"{i} {text}"}]))
-               for i in range(seqs)]
+    errors: list[str] = []
+
+    def send(i: int) -> None:
+        try:
+            model.query([{"role": "user", "content": f"{i} {text}"}])
+        except Exception as error:  # noqa: BLE001 - returned to the caller, which records it
+            errors.append(f"{type(error).__name__}: {error}"[:300])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(seqs)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return errors
 
 
 def measure_wave(group: list[Row], launcher: str, models: Path, out: Path, total_gib: float,
@@ -188,7 +198,7 @@ def measure_wave(group: list[Row], launcher: str, models: Path, out: Path, total
         row.record["process_mib_started"] = process_mib(pgid)
         try:
             row.record.update(serve_checks(model, row))
-            burst(model, row)
+            row.record["burst_errors"] = burst(model, row)
         except Exception as error:  # noqa: BLE001 - recorded; the memory figures still count
             row.record["serve_error"] = f"{type(error).__name__}: {error}"[:600]
         row.record["process_mib_served"] = process_mib(pgid)
