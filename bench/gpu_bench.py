@@ -126,32 +126,33 @@ def traffic(options: argparse.Namespace, emit) -> None:
           "process_mib": process_mib(model.server.process.pid), "argv": described["managed_server"]["argv"],
           "vram_plan": described["vram_plan"], "context_window": model.context_window, "sampling": described["sampling"],
           "vllm_log": parse_log((run_dir / "vllm.log").read_text(errors="replace"))})
-    workers = sorted({*options.workers, recommended}, key=lambda w: (w != recommended, w))  # the recommended count first
+    # The recommended count first, then (with --loop-overhead) the same count with no command time,
+    # the direct measure of ATLAS's own loop; then the other counts. A window the budget cannot
+    # hold is skipped, and the ratios are written after every window, so a cut run keeps them.
+    counts = sorted({*options.workers, recommended}, key=lambda w: (w != recommended, w))
+    windows = [(counts[0], options.command_s)] + ([(recommended, 0.0)] if options.loop_overhead else [])
+    windows += [(count, options.command_s) for count in counts[1:]]
     replays, serves = [], []
     deadline = began + options.budget_s
-    for count in workers:
+    for count, command_s in windows:
         if time.monotonic() + options.seconds + options.warmup + 40 > deadline:
-            emit({"part": "skipped", "workers": count, "why": f"--budget-s {options.budget_s} would be exceeded"})
+            emit({"part": "skipped", "workers": count, "command_s": command_s,
+                  "why": f"--budget-s {options.budget_s} would be exceeded"})
             continue
-        result = replay(model, model.server.base_url, count, options.seconds, options.warmup, options.command_s,
-                        options.observation_bytes, options.prompt_tokens,
+        result = replay(model, model.server.base_url, count, options.seconds, options.warmup, command_s,
+                        options.observation_bytes, options.prompt_tokens, seed=len(replays),
                         memory=lambda: process_mib(model.server.process.pid))
         replays.append(result)
         emit({"part": "agent-traffic", "preset": options.preset[0], "card_gib": card, "max_tokens": options.max_tokens,
               "recommended_workers": recommended, **result})
-        serve = bench_serve(options.launcher, model.server.base_url, model.settings.model, model_dir, out, count,
-                            result["mean_prompt_tokens"] or options.prompt_tokens,
-                            result["turn_growth_tokens"] or 500, options.max_tokens)
-        serves.append(serve)
-        emit({"part": "bench-serve", "preset": options.preset[0], "card_gib": card, **serve})
-    if options.loop_overhead and time.monotonic() + options.seconds + options.warmup < deadline:  # no time between turns: what ATLAS's own loop costs, against vLLM's at that concurrency
-        result = replay(model, model.server.base_url, recommended, options.seconds, options.warmup, 0.0,
-                        options.observation_bytes, options.prompt_tokens, seed=1)
-        replays.append(result)
-        emit({"part": "agent-traffic", "preset": options.preset[0], "card_gib": card, "max_tokens": options.max_tokens,
-              "recommended_workers": recommended, **result})
-    emit({"part": "ratios", "preset": options.preset[0], "card_gib": card, "recommended_workers": recommended,
-          "rows": ratios(replays, serves)})
+        if all(s["concurrency"] != count for s in serves):  # vLLM's own, once per concurrency, same shape
+            serve = bench_serve(options.launcher, model.server.base_url, model.settings.model, model_dir, out, count,
+                                result["mean_prompt_tokens"] or options.prompt_tokens,
+                                result["turn_growth_tokens"] or 500, options.max_tokens)
+            serves.append(serve)
+            emit({"part": "bench-serve", "preset": options.preset[0], "card_gib": card, **serve})
+        emit({"part": "ratios", "preset": options.preset[0], "card_gib": card, "recommended_workers": recommended,
+              "rows": ratios(replays, serves)})
     stopping = time.monotonic()
     model.close()
     stopped = time.monotonic() - stopping

@@ -1,0 +1,81 @@
+"""The GPU bench's two commands end to end on CPU, with stand-ins for `vllm` and `nvidia-smi`.
+
+Device time is scarce: these run `bench.gpu_bench table` and `traffic` exactly as on the GPU
+host, through ATLAS's managed VLLMModel, against tests/fixtures/gpu_standins/ (a `vllm` that
+logs vLLM 0.26's memory lines and serves the stand-in server, an `nvidia-smi` that reports what
+each stand-in server would hold).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.gpu_bench import main
+from bench.gpu_table import fitted_overheads
+
+REPO = Path(__file__).resolve().parent.parent
+STANDINS = Path(__file__).resolve().parent / "fixtures" / "gpu_standins"
+Q14 = "qwen2.5-coder-14b-awq"
+
+
+@pytest.fixture
+def gpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{STANDINS}:{os.environ['PATH']}")
+    monkeypatch.setenv("GPU_STANDIN_TAG", str(tmp_path / "models"))
+    monkeypatch.setenv("ATLAS_REPO", str(REPO))
+    monkeypatch.setenv("STANDIN_PYTHON", sys.executable)
+    return tmp_path
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_table_plans_every_row_starts_those_that_fit_and_reads_what_they_held(gpu):
+    out = gpu / "table"
+    main(["table", "--models", str(gpu / "models"), "--preset", Q14, "--preset", "devstral-small", "--card", "12",
+          "--card", "16", "--out", str(out), "--launcher", str(STANDINS / "vllm")])
+    table = {(r["preset"], r["card_gib"]): r for r in records(out / "results.jsonl") if r["part"] == "table"}
+    assert set(table) == {(p, c) for p in (Q14, "devstral-small") for c in (12, 16)}
+    assert all(table[key]["started"] is False for key in table if key != (Q14, 16))
+    row = table[(Q14, 16)]
+    # the stand-in reserves what --kv-cache-memory-bytes asked for, so vLLM's tokens are the plan's
+    assert row["vllm"]["kv_tokens"] == row["planner"]["kv_tokens"] and row["kv_tokens_ratio"] == 1.0
+    assert row["server_max_model_len"] == row["planner"]["max_context"] == 18_432
+    # held: 9.53 GiB weights + 3.42 GiB KV + 1.2 GiB, from nvidia-smi per process and from the drop at stop
+    assert row["process_mib_started"] == row["freed_mib"] and row["held_gib"] == pytest.approx(14.15, abs=0.01)
+    assert row["within_card"] and row["overhead_measured_gib"] == pytest.approx(1.2, abs=0.01)
+    assert row["exit_code"] == 0 and row["burst_errors"] == [] and row["chat"]["completion_tokens"] >= 1
+    assert row["gpu_used_mib_after"] == 0
+    assert fitted_overheads(out / "results.jsonl") == {Q14: 1.5}  # 1.202 + 0.25, rounded up to 0.05
+
+
+def test_traffic_runs_the_recommended_workers_first_then_atlas_alone_then_the_rest(gpu):
+    out = gpu / "traffic"
+    main(["traffic", "--models", str(gpu / "models"), "--preset", Q14, "--card", "24", "--out", str(out),
+          "--launcher", str(STANDINS / "vllm"), "--seconds", "1.5", "--warmup", "0.5", "--workers", "1,2",
+          "--command-s", "0.05", "--observation-bytes", "400", "--prompt-tokens", "1200", "--loop-overhead"])
+    parts = [(r["part"], r.get("workers"), r.get("command_s"), r.get("concurrency")) for r in records(out / "results.jsonl")]
+    assert parts == [("traffic-open", None, None, None),
+                     ("agent-traffic", 2, 0.05, None), ("bench-serve", None, None, 2), ("ratios", None, None, None),
+                     ("agent-traffic", 2, 0.0, None), ("ratios", None, None, None),
+                     ("agent-traffic", 1, 0.05, None), ("bench-serve", None, None, 1), ("ratios", None, None, None),
+                     ("traffic-close", None, None, None)]
+    rows = records(out / "results.jsonl")
+    opened, closed, last = rows[0], rows[-1], rows[-2]["rows"]
+    assert opened["vram_plan"]["recommended_workers"] == 2 and "--max-num-seqs" in opened["argv"]
+    # the loop-overhead window is compared with vLLM's own at the same two streams (90 tok/s each here)
+    alone = next(r for r in last if r["command_s"] == 0.0)
+    assert alone["vllm_same_workers_tok_s"] == 180.0 and alone["ratio_same_workers"] > 0
+    assert closed["server_exit_code"] == 0 and closed["gpu_after_close_mib"] == 0
+
+
+def test_traffic_skips_windows_past_its_budget_and_still_stops_the_server(gpu):
+    out = gpu / "traffic"
+    main(["traffic", "--models", str(gpu / "models"), "--preset", Q14, "--card", "24", "--out", str(out),
+          "--launcher", str(STANDINS / "vllm"), "--seconds", "30", "--workers", "1", "--budget-s", "20"])
+    parts = [r["part"] for r in records(out / "results.jsonl")]
+    assert parts == ["traffic-open", "skipped", "skipped", "traffic-close"]
