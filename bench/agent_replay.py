@@ -35,10 +35,11 @@ from typing import Callable
 
 from atlas.agents.bash.agent import BashAgent
 from atlas.datasets import Instance
-from atlas.interfaces import Deadline, ExecResult
+from atlas.interfaces import Deadline
 from atlas.models.base import Model
 from atlas.models.metering import MeteredModel
 from atlas.trajectory import Trajectory
+from bench.throughput import StubEnvironment
 from bench.vllm_log import parse_metrics, prefix_hit_rate
 
 SOURCE = Path(__file__).resolve().parent.parent / "atlas"
@@ -63,18 +64,15 @@ def cut(lines: list[str], rng: random.Random, chars: int) -> str:
     return "\n".join(text)
 
 
-class CodeEnvironment:
+class CodeEnvironment(StubEnvironment):
     """A container stand-in: a command takes command_s (0.5x-1.5x) and prints about `observation_bytes` of code."""
 
     def __init__(self, lines: list[str], command_s: float, observation_bytes: int, seed: int):
-        self.lines, self.command_s, self.observation_bytes = lines, command_s, observation_bytes
-        self.rng = random.Random(seed)
+        super().__init__(command_s, seed)
+        self.lines, self.observation_bytes = lines, observation_bytes
 
-    def execute(self, command: str, timeout: float) -> ExecResult:
-        took = self.command_s * self.rng.uniform(0.5, 1.5)
-        if took:
-            time.sleep(took)
-        return ExecResult(cut(self.lines, self.rng, self.observation_bytes), 0, took)
+    def output(self) -> str:
+        return cut(self.lines, self.rng, self.observation_bytes)
 
 
 class ReplayModel(Model):
@@ -85,10 +83,13 @@ class ReplayModel(Model):
         self.inner, self.prelude, self.log, self.worker, self.episode = inner, prelude, log, worker, episode
         self.lines = lines
 
+    def sent(self, messages: list[dict]) -> list[dict]:
+        """The conversation the server sees: the prelude after the system prompt and the issue, before the steps."""
+        return [*messages[:2], *self.prelude, *messages[2:]]
+
     def query(self, messages, tools=None):
-        sent = [*messages[:2], *self.prelude, *messages[2:]]  # after the system prompt and the issue, before the steps
         began = time.monotonic()
-        response = self.inner.query(sent, tools)
+        response = self.inner.query(self.sent(messages), tools)
         self.log.append({"worker": self.worker, "episode": self.episode, "prompt_tokens": response.usage.prompt_tokens,
                          "cached_tokens": response.usage.cached_prompt_tokens, "latency_s": response.latency_s,
                          "ttft_s": response.ttft_s, "at": began})
@@ -104,7 +105,7 @@ class ReplayModel(Model):
         return response
 
     def count_tokens(self, messages, tools=None):
-        return self.inner.count_tokens([*messages[:2], *self.prelude, *messages[2:]], tools)
+        return self.inner.count_tokens(self.sent(messages), tools)
 
     @property
     def context_window(self):
@@ -221,9 +222,9 @@ def replay(backend, base_url: str, workers: int, seconds: float, warmup: float, 
               "ttft_s_median": round(statistics.median(r["ttft_s"] for r in in_window if r["ttft_s"]), 3)
               if any(r["ttft_s"] for r in in_window) else None,
               "episodes": endings, "client_prefix_reuse": round(statistics.mean(reuse), 4) if reuse else None,
-              "steps_per_instance": steps_per_episode}
-    if growth:  # the steps an episode really took: from the first prompt to the window at the measured growth
-        result["steps_per_instance"] = max(1, round((window - prompt_tokens) / statistics.median(growth)))
+              # the steps an episode really took: from the first prompt to the window at the measured growth
+              "steps_per_instance": max(1, round((window - prompt_tokens) / statistics.median(growth)))
+              if growth else steps_per_episode}
     if latency is not None:
         # a typical instance: one episode from the issue to the context limit, one step = a turn and a command
         result["instances_per_hour"] = round(3600 * workers / (result["steps_per_instance"] * (latency + command_s)), 1)
@@ -244,9 +245,10 @@ def bench_serve(launcher: str, base_url: str, served: str, model_dir: Path, out:
     """`vllm bench serve` with the replay's shape: `concurrency` prefixes (one per agent), each sent `per_prefix` times."""
     root = base_url.rsplit("/v1", 1)[0]
     name = f"bench-serve-c{concurrency}"
+    prefix_len = max(1, prompt_tokens - growth_tokens)
     argv = ["--backend", "openai-chat", "--base-url", root, "--endpoint", "/v1/chat/completions",
             "--model", served, "--tokenizer", str(model_dir), "--dataset-name", "prefix_repetition",
-            "--prefix-repetition-prefix-len", str(max(1, prompt_tokens - growth_tokens)),
+            "--prefix-repetition-prefix-len", str(prefix_len),
             "--prefix-repetition-suffix-len", str(growth_tokens), "--prefix-repetition-num-prefixes", str(concurrency),
             "--prefix-repetition-output-len", str(output_len), "--num-prompts", str(concurrency * per_prefix),
             "--max-concurrency", str(concurrency), "--ignore-eos", "--save-result", "--result-dir", str(out),
@@ -262,7 +264,7 @@ def bench_serve(launcher: str, base_url: str, served: str, model_dir: Path, out:
     result = json.loads(result_file.read_text())
     keys = ("output_throughput", "total_token_throughput", "request_throughput", "median_ttft_ms", "median_tpot_ms",
             "completed", "duration")
-    return {"concurrency": concurrency, "prefix_len": max(1, prompt_tokens - growth_tokens), "suffix_len": growth_tokens,
+    return {"concurrency": concurrency, "prefix_len": prefix_len, "suffix_len": growth_tokens,
             "output_len": output_len, **{k: result.get(k) for k in keys}}
 
 

@@ -20,93 +20,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 from pathlib import Path
 
-import yaml
-
+from bench.gpu_server import gpu_total_gib, gpu_used_mib, managed_model, process_mib
+from bench.gpu_table import overheads_from, table
 from bench.vllm_log import parse_log
-
-CONF = Path(__file__).resolve().parent.parent / "conf"
-
-
-def conf_dir() -> Path:
-    """The model presets: this checkout's conf/, else the installed atlas.conf package."""
-    if (CONF / "model").is_dir():
-        return CONF
-    import atlas.conf
-    return Path(list(atlas.conf.__path__)[0])
-
-
-def merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def load_preset(name: str) -> dict:
-    """A model preset with its `defaults` chain applied (what Hydra composes for `model=<name>`)."""
-    data = yaml.safe_load((conf_dir() / "model" / f"{name}.yaml").read_text())
-    defaults = data.pop("defaults", [])
-    if "_self_" not in defaults:
-        defaults = [*defaults, "_self_"]  # Hydra's default: the file's own keys come last
-    composed: dict = {}
-    for item in defaults:
-        composed = merge(composed, load_preset(item) if item != "_self_" else data)
-    return composed
-
-
-def gpu_total_gib() -> float:
-    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                         capture_output=True, text=True, check=True).stdout
-    return int(out.split()[0]) / 1024
-
-
-def emulated_utilization(card_gib: float, utilization: float, total_gib: float) -> float:
-    """--gpu-memory-utilization on this card that requests what `utilization` requests on a `card_gib` card."""
-    return round(card_gib * utilization / total_gib, 4)
-
-
-def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float, total_gib: float,
-                  extra_body: dict | None = None, overhead_gib: float | None = None, max_tokens: int | None = None):
-    """ATLAS's VLLMModel for a preset, sized by the planner for a `card` GiB card, on this larger GPU.
-
-    The plan's --kv-cache-memory-bytes, --max-model-len, --max-num-seqs and
-    --max-num-batched-tokens are what a run on that card gets; --gpu-memory-utilization is scaled
-    so vLLM's start-up check (free memory >= utilization x total) asks for the small card's share.
-    A row the planner says does not fit, but whose weights do, is started with the KV cache the
-    budget holds and the largest context in it, so its memory can still be measured.
-    """
-    from atlas.models import make_model
-    from atlas.planner import Architecture, GpuConfig, plan
-
-    preset = load_preset(preset_name)
-    gpu = GpuConfig(vram_gb=card, overhead_gib=overhead_gib)
-    server = dict(preset["server"])
-    server.update(command=[launcher, "serve"], weights=str(model_dir), extra_args=["--load-format", "dummy"],
-                  gpu_memory_utilization=emulated_utilization(card, gpu.gpu_memory_utilization, total_gib),
-                  # one compile cache per preset and card: servers started side by side never share a folder
-                  env={"VLLM_USE_FLASHINFER_SAMPLER": "0",
-                       "VLLM_CACHE_ROOT": str(Path.home() / ".cache" / "vllm-bench" / f"{preset_name}-{card:g}")},
-                  startup_timeout=420)
-    planned = plan(Architecture.model_validate(preset["architecture"]), gpu, server.get("kv_cache_dtype", "auto"))
-    if not planned.fits and planned.kv_tokens >= 1024:
-        server.update(max_model_len=planned.kv_tokens // 1024 * 1024, kv_cache_memory_bytes=planned.kv_cache_memory_bytes,
-                      max_num_seqs=1, max_num_batched_tokens=gpu.max_num_batched_tokens)
-    config = {**preset, "server": server, "retry_initial_wait": 0.5, "timeout": 300}
-    if extra_body:
-        config["extra_body"] = extra_body
-    if max_tokens:
-        config["max_tokens"] = max_tokens
-    return make_model(config, gpu=gpu)
-
 
 def traffic(options: argparse.Namespace, emit) -> None:
     """ATLAS's managed server for one preset and card: start, agent traffic at each worker count, vLLM's own, stop."""
-    from bench.agent_replay import bench_serve, ratios, replay
-    from bench.gpu_table import gpu_used_mib, overheads_from, process_mib
+    from bench.agent_replay import bench_serve, ratios, replay  # imports atlas.agents: after require_full_atlas
 
     out = Path(options.out)
     model_dir = Path(options.models) / options.preset[0]
@@ -209,7 +132,6 @@ def main(argv: list[str] | None = None) -> None:
 
     require_full_atlas()
     if options.command == "table":
-        from bench.gpu_table import table
         table(options, emit)
     else:
         traffic(options, emit)

@@ -21,12 +21,13 @@ A row fits the card when what the process held stays within vram_gb x gpu_memory
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.gpu_server import (gpu_total_gib, gpu_used_mib, load_preset, managed_model, process_mib,
+                              settled_used_mib)
 from bench.vllm_log import parse_log
 
 
@@ -39,44 +40,8 @@ class Row:
     record: dict = field(default_factory=dict)
 
 
-def gpu_used_mib() -> int:
-    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                         capture_output=True, text=True, check=True).stdout
-    return int(out.split()[0])
-
-
-def process_mib(pgid: int) -> int | None:
-    """GPU memory the processes of one process group hold (the API server and its engine core), from nvidia-smi."""
-    import os
-
-    out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                         capture_output=True, text=True).stdout
-    total, seen = 0, False
-    for line in out.splitlines():
-        try:
-            pid, used = (int(x) for x in line.split(","))
-            if os.getpgid(pid) == pgid:
-                total, seen = total + used, True
-        except (ValueError, ProcessLookupError, PermissionError):
-            continue
-    return total if seen else None
-
-
-def settled_used_mib(previous: int | None = None, seconds: float = 8) -> int:
-    """Used GPU memory once it stops changing (a stopped server's memory is freed within a second or two)."""
-    last, ends = gpu_used_mib(), time.monotonic() + seconds
-    while time.monotonic() < ends:
-        time.sleep(0.5)
-        now = gpu_used_mib()
-        if now == last and (previous is None or now != previous):
-            return now
-        last = now
-    return last
-
-
 def plan_rows(presets: list[str], cards: list[float], overheads: dict[str, float]) -> list[Row]:
     from atlas.planner import Architecture, GpuConfig, plan
-    from bench.gpu_bench import load_preset
 
     rows = []
     for preset in presets:
@@ -157,8 +122,6 @@ def burst(model, row: Row) -> list[str]:
 
 def measure_wave(group: list[Row], launcher: str, models: Path, out: Path, total_gib: float,
                  overheads: dict[str, float], emit) -> None:
-    from bench.gpu_bench import managed_model
-
     started: list[tuple[Row, object]] = []
     lock, ready, release = threading.Lock(), threading.Semaphore(0), threading.Event()
     idle_mib = gpu_used_mib()
@@ -261,8 +224,6 @@ def overheads_from(options) -> dict[str, float]:
 
 
 def table(options, emit) -> None:
-    from bench.gpu_bench import gpu_total_gib
-
     out = Path(options.out)
     overheads = overheads_from(options)
     if overheads:

@@ -51,7 +51,10 @@ class StubEnvironment:
         took = self.seconds * self.rng.uniform(0.5, 1.5)
         if took:
             time.sleep(took)
-        return ExecResult(OUTPUT, 0, took)
+        return ExecResult(self.output(), 0, took)
+
+    def output(self) -> str:
+        return OUTPUT
 
 
 class StampedModel(MeteredModel):

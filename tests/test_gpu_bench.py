@@ -6,7 +6,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from bench.gpu_bench import emulated_utilization, load_preset
+from bench.gpu_server import emulated_utilization, load_preset
 from bench.gpu_models import CHATML, MISTRAL, family, pad_vocabulary, tokenizer_config
 from bench.vllm_log import parse_log, parse_metrics, prefix_hit_rate
 

@@ -9,7 +9,7 @@ from atlas.config import ConfigError
 from atlas.models import make_model
 from atlas.planner import (FALLBACK_OVERHEAD_GIB, Architecture, GpuConfig, calibrate_overhead, fit_overhead, plan,
                            recommended_workers)
-from bench.gpu_bench import load_preset
+from bench.gpu_server import load_preset
 from tests.conftest import atlas
 from tests.test_vllm_server import STAND_IN
 
