@@ -219,6 +219,8 @@ def replay(backend, base_url: str, workers: int, seconds: float, warmup: float, 
               "prefix_cache_hit_rate": prefix_hit_rate(before, after),
               "preemptions": delta.get("vllm:num_preemptions_total"), **sampler.summary(),
               "latency_s_mean": latency and round(latency, 3),
+              # the agents' time spent waiting on the model; the rest went to commands and ATLAS's loop
+              "model_time_share": round(sum(r["latency_s"] for r in in_window) / (workers * span), 3) if in_window else None,
               "ttft_s_median": round(statistics.median(r["ttft_s"] for r in in_window if r["ttft_s"]), 3)
               if any(r["ttft_s"] for r in in_window) else None,
               "episodes": endings, "client_prefix_reuse": round(statistics.mean(reuse), 4) if reuse else None,
@@ -241,10 +243,11 @@ def per_turn_growth(log: list[dict]) -> list[int]:
 
 
 def bench_serve(launcher: str, base_url: str, served: str, model_dir: Path, out: Path, concurrency: int,
-                prompt_tokens: int, growth_tokens: int, output_len: int, per_prefix: int = 10) -> dict:
+                prompt_tokens: int, growth_tokens: int, output_len: int, per_prefix: int = 10,
+                name: str | None = None) -> dict:
     """`vllm bench serve` with the replay's shape: `concurrency` prefixes (one per agent), each sent `per_prefix` times."""
     root = base_url.rsplit("/v1", 1)[0]
-    name = f"bench-serve-c{concurrency}"
+    name = name or f"bench-serve-c{concurrency}"
     prefix_len = max(1, prompt_tokens - growth_tokens)
     argv = ["--backend", "openai-chat", "--base-url", root, "--endpoint", "/v1/chat/completions",
             "--model", served, "--tokenizer", str(model_dir), "--dataset-name", "prefix_repetition",
@@ -292,15 +295,23 @@ def at_concurrency(points: dict[float, float], concurrency: float) -> float | No
     return None
 
 
-def ratios(replays: list[dict], serves: list[dict]) -> list[dict]:
-    """ATLAS's generation tok/s over vLLM's own at the same number of agents, and at the concurrency the server saw."""
-    points = {s["concurrency"]: s["output_throughput"] for s in serves if s.get("output_throughput")}
+def ratios(replays: list[dict], serves: list[dict | None]) -> list[dict]:
+    """ATLAS's generation tok/s over vLLM's own: at the same number of agents, and at the concurrency the server saw.
+
+    `serves[i]` is `vllm bench serve` at replay i's concurrency, with its shape where it was run for
+    it (else None: the first run at that concurrency is used). The interpolation between
+    concurrencies uses the first run at each."""
+    points: dict[int, float] = {}
+    for serve in serves:
+        if serve and serve.get("output_throughput"):
+            points.setdefault(serve["concurrency"], serve["output_throughput"])
     rows = []
-    for r in replays:
-        same = points.get(r["workers"])
+    for r, serve in zip(replays, serves):
+        same = serve.get("output_throughput") if serve else points.get(r["workers"])
         seen = r.get("running_mean", 0.0) + r.get("waiting_mean", 0.0)
         at_seen = at_concurrency(points, seen)
         rows.append({"workers": r["workers"], "command_s": r["command_s"], "generation_tok_s": r["generation_tok_s"],
+                     "model_time_share": r.get("model_time_share"),
                      "vllm_same_workers_tok_s": same, "ratio_same_workers": same and round(r["generation_tok_s"] / same, 3),
                      "server_concurrency": round(seen, 2), "vllm_at_server_concurrency_tok_s": at_seen and round(at_seen, 1),
                      "ratio_at_server_concurrency": at_seen and round(r["generation_tok_s"] / at_seen, 3)})

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.gpu_server import gpu_total_gib, gpu_used_mib, managed_model, process_mib
-from bench.gpu_table import overheads_from, table
+from bench.gpu_table import overheads_from, raw_tool_calls, table
 from bench.vllm_log import parse_log
 
 def traffic(options: argparse.Namespace, emit) -> None:
@@ -58,7 +58,7 @@ def traffic(options: argparse.Namespace, emit) -> None:
     replays, serves = [], []
     deadline = began + options.budget_s
     for count, command_s in windows:
-        if time.monotonic() + options.seconds + options.warmup + 40 > deadline:
+        if time.monotonic() + options.seconds + options.warmup + serve_estimate_s(serves, count) > deadline:
             emit({"part": "skipped", "workers": count, "command_s": command_s,
                   "why": f"--budget-s {options.budget_s} would be exceeded"})
             continue
@@ -68,20 +68,36 @@ def traffic(options: argparse.Namespace, emit) -> None:
         replays.append(result)
         emit({"part": "agent-traffic", "preset": options.preset[0], "card_gib": card, "max_tokens": options.max_tokens,
               "recommended_workers": recommended, **result})
-        if all(s["concurrency"] != count for s in serves):  # vLLM's own, once per concurrency, same shape
+        # vLLM's own at this concurrency and shape: once per concurrency, and again for the window
+        # without command time, whose histories differ (it is the ratio that judges ATLAS's loop)
+        serve = None
+        if command_s == 0 or all(s is None or s["concurrency"] != count for s in serves):
             serve = bench_serve(options.launcher, model.server.base_url, model.settings.model, model_dir, out, count,
                                 result["mean_prompt_tokens"] or options.prompt_tokens,
-                                result["turn_growth_tokens"] or 500, options.max_tokens)
-            serves.append(serve)
-            emit({"part": "bench-serve", "preset": options.preset[0], "card_gib": card, **serve})
+                                result["turn_growth_tokens"] or 500, options.max_tokens,
+                                name=f"bench-serve-c{count}" + ("-no-commands" if command_s == 0 else ""))
+            emit({"part": "bench-serve", "preset": options.preset[0], "card_gib": card, "command_s": command_s, **serve})
+        serves.append(serve)
         emit({"part": "ratios", "preset": options.preset[0], "card_gib": card, "recommended_workers": recommended,
               "rows": ratios(replays, serves)})
+    emit({"part": "tool-calls", "preset": options.preset[0], **raw_tool_calls(model.server.base_url, model.settings.model)})
     stopping = time.monotonic()
     model.close()
     stopped = time.monotonic() - stopping
     time.sleep(2)
     emit({"part": "traffic-close", "preset": options.preset[0], "close_s": round(stopped, 1),
           "gpu_after_close_mib": gpu_used_mib(), "gpu_idle_mib": idle, "server_exit_code": model.server.process.returncode})
+
+
+def serve_estimate_s(serves: list[dict | None], concurrency: int) -> float:
+    """Seconds `vllm bench serve` may take at `concurrency`: the longest earlier run, scaled by concurrency.
+
+    Past the recommended workers vLLM's own run thrashes the cache as the agents do (its prompts
+    are sent `concurrency` x 10 times), so its time grows with the concurrency; 40 s before any ran."""
+    ran = [s for s in serves if s and s.get("duration")]
+    if not ran:
+        return 40.0
+    return max(40.0, max(s["duration"] * concurrency / s["concurrency"] for s in ran))
 
 
 def require_full_atlas() -> None:

@@ -5,6 +5,7 @@ Shared by `bench.gpu_bench` (the command line and `traffic`) and `bench.gpu_tabl
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -63,10 +64,17 @@ def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float,
     preset = load_preset(preset_name)
     gpu = GpuConfig(vram_gb=card, overhead_gib=overhead_gib)
     server = dict(preset["server"])
-    server.update(command=[launcher, "serve"], weights=str(model_dir), extra_args=["--load-format", "dummy"],
+    extra_args = ["--load-format", "dummy"]
+    if server.get("tool_call_parser") != "mistral":  # (its parser sends a Lark grammar of its own)
+        # Dummy weights pick whitespace tokens as readily as any: without this, a forced tool call's
+        # JSON grammar lets them pad `{` with blanks until max_tokens, and the call is never valid.
+        extra_args += ["--structured-outputs-config", json.dumps({"backend": "xgrammar", "disable_any_whitespace": True})]
+    # vLLM 0.26 forces tool calls through the parser's structural tag (strict tool calling), whose
+    # JSON allows any whitespace whatever the flag above; off, a forced call is the schema alone.
+    server.update(command=[launcher, "serve"], weights=str(model_dir), extra_args=extra_args,
                   gpu_memory_utilization=emulated_utilization(card, gpu.gpu_memory_utilization, total_gib),
                   # one compile cache per preset and card: servers started side by side never share a folder
-                  env={"VLLM_USE_FLASHINFER_SAMPLER": "0",
+                  env={"VLLM_USE_FLASHINFER_SAMPLER": "0", "VLLM_ENFORCE_STRICT_TOOL_CALLING": "0",
                        "VLLM_CACHE_ROOT": str(Path.home() / ".cache" / "vllm-bench" / f"{preset_name}-{card:g}")},
                   startup_timeout=420)
     planned = plan(Architecture.model_validate(preset["architecture"]), gpu, server.get("kv_cache_dtype", "auto"))

@@ -95,6 +95,40 @@ def serve_checks(model, row: Row) -> dict:
     return checks
 
 
+def raw_tool_calls(base_url: str, served: str) -> dict:
+    """vLLM's own answers to forced tool calls, as sent (named, streamed and not; "required"), for diagnosis.
+
+    Each variant records the HTTP status, whether the arguments parse to one of the schema's
+    commands, and the start of the raw body, so a failed check shows what the server emitted."""
+    import httpx
+
+    body = {"model": served, "max_tokens": 48, "temperature": 0,
+            "messages": [{"role": "user", "content": "List the files."}], "tools": [BASH_TOOL]}
+    variants = {"named": {"tool_choice": {"type": "function", "function": {"name": "bash"}}},
+                "named_stream": {"tool_choice": {"type": "function", "function": {"name": "bash"}}, "stream": True},
+                "required": {"tool_choice": "required"}}
+    found = {}
+    for name, extra in variants.items():
+        try:
+            reply = httpx.post(f"{base_url}/chat/completions", json={**body, **extra}, timeout=120)
+            text = reply.text
+            if extra.get("stream"):
+                chunks = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+                arguments = "".join(c["function"].get("arguments") or "" for chunk in chunks for choice in chunk["choices"]
+                                    for c in choice["delta"].get("tool_calls") or [])
+            else:
+                calls = reply.json()["choices"][0]["message"].get("tool_calls") or []
+                arguments = calls[0]["function"]["arguments"] if calls else ""
+            try:
+                valid = json.loads(arguments).get("command") in ("ls", "git status", "pytest -x")
+            except (ValueError, AttributeError):
+                valid = False
+            found[name] = {"status": reply.status_code, "arguments": arguments[:300], "valid": valid, "raw": text[:1500]}
+        except Exception as error:  # noqa: BLE001 - a diagnosis: every variant is tried
+            found[name] = {"error": f"{type(error).__name__}: {error}"[:400], "valid": False}
+    return found
+
+
 def burst(model, row: Row) -> list[str]:
     """Long prompts at the planned concurrency, so activations reach their serving peak before memory is read.
 
@@ -161,6 +195,7 @@ def measure_wave(group: list[Row], launcher: str, models: Path, out: Path, total
         row.record["process_mib_started"] = process_mib(pgid)
         try:
             row.record.update(serve_checks(model, row))
+            row.record["tool_calls_raw"] = raw_tool_calls(model.server.base_url, model.settings.model)
             row.record["burst_errors"] = burst(model, row)
         except Exception as error:  # noqa: BLE001 - recorded; the memory figures still count
             row.record["serve_error"] = f"{type(error).__name__}: {error}"[:600]

@@ -1,5 +1,8 @@
 """The GPU bench's agent replay and table logic on CPU: ATLAS's loop against the stand-in server's /metrics."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from atlas.models import make_model
@@ -60,10 +63,36 @@ def test_per_turn_growth_follows_each_episode():
 
 
 def test_ratios_at_the_same_workers_and_at_the_concurrency_the_server_saw():
-    serves = [{"concurrency": 1, "output_throughput": 100.0}, {"concurrency": 2, "output_throughput": 180.0}]
     assert at_concurrency({1: 100.0, 2: 180.0}, 1.5) == pytest.approx(140.0)
     assert at_concurrency({1: 100.0}, 0.5) == pytest.approx(50.0) and at_concurrency({1: 100.0}, 3) is None
-    [row] = ratios([{"workers": 2, "command_s": 1.0, "generation_tok_s": 126.0, "running_mean": 1.2,
-                     "waiting_mean": 0.3}], serves)
-    assert row["ratio_same_workers"] == 0.7 and row["server_concurrency"] == 1.5
-    assert row["ratio_at_server_concurrency"] == 0.9
+    replays = [{"workers": 2, "command_s": 1.0, "generation_tok_s": 126.0, "running_mean": 1.2, "waiting_mean": 0.3,
+                "model_time_share": 0.55},
+               {"workers": 2, "command_s": 0.0, "generation_tok_s": 190.0, "running_mean": 2.0, "waiting_mean": 0.0},
+               {"workers": 1, "command_s": 1.0, "generation_tok_s": 60.0, "running_mean": 0.6, "waiting_mean": 0.0}]
+    # vLLM's own: at 2 streams with the first window's shape, again with the no-command window's, at 1 stream
+    serves = [{"concurrency": 2, "output_throughput": 180.0}, {"concurrency": 2, "output_throughput": 200.0},
+              {"concurrency": 1, "output_throughput": 100.0}]
+    first, alone, one = ratios(replays, serves)
+    assert first["ratio_same_workers"] == 0.7 and first["server_concurrency"] == 1.5
+    assert first["ratio_at_server_concurrency"] == 0.9 and first["model_time_share"] == 0.55
+    assert alone["vllm_same_workers_tok_s"] == 200.0 and alone["ratio_same_workers"] == 0.95  # its own shape
+    assert alone["vllm_at_server_concurrency_tok_s"] == 180.0  # interpolation: the first run at each concurrency
+    assert one["ratio_same_workers"] == 0.6
+    # a window without its own run borrows the first at its concurrency
+    [_, borrowed] = ratios(replays[:1] * 2, [serves[0], None])
+    assert borrowed["vllm_same_workers_tok_s"] == 180.0
+
+
+def test_the_h100_traffic_meets_the_lines_it_is_judged_by():
+    """The H100 run's own records, through `ratios`: at the recommended workers ATLAS's loop (no command
+    time) reaches 90% of `vllm bench serve` with the same streams and shape, and vLLM's prefix cache 95%."""
+    results = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-h100-traffic"
+    records = [json.loads(line) for line in (results / "traffic4.jsonl").read_text().splitlines()]
+    replays = [r for r in records if r["part"] == "agent-traffic"]
+    serves = [r for r in records if r["part"] == "bench-serve"]
+    assert [r["command_s"] for r in replays] == [s["command_s"] for s in serves] == [1.0, 0.0]
+    with_commands, loop_alone = ratios(replays, serves)
+    assert loop_alone["workers"] == replays[0]["recommended_workers"] == 2
+    assert loop_alone["ratio_same_workers"] >= 0.9 and with_commands["ratio_same_workers"] < 0.9
+    assert min(r["prefix_cache_hit_rate"] for r in replays) >= 0.95 and all(r["preemptions"] == 0 for r in replays)
+    assert ratios(replays, serves) == [r for r in records if r["part"] == "ratios"][-1]["rows"]

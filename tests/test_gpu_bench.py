@@ -6,7 +6,9 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from bench.gpu_server import emulated_utilization, load_preset
+from atlas.models.vllm_backend import serve_arguments
+from bench.gpu_bench import serve_estimate_s
+from bench.gpu_server import emulated_utilization, load_preset, managed_model
 from bench.gpu_models import CHATML, MISTRAL, family, pad_vocabulary, tokenizer_config
 from bench.vllm_log import parse_log, parse_metrics, prefix_hit_rate
 
@@ -53,6 +55,21 @@ def test_emulated_card():
     assert emulated_utilization(24, 0.9, 79.65) * 79.65 == pytest.approx(21.6, abs=0.01)
 
 
+def test_bench_servers_hold_forced_tool_calls_to_compact_json():
+    """Dummy weights pad a whitespace-tolerant JSON grammar until max_tokens; xgrammar without whitespace ends the call."""
+    def argv(preset: str, card: float = 24) -> list[str]:
+        model = managed_model("vllm", Path("/models") / preset, preset, card, 79.65)
+        return serve_arguments(model._sized_server(), preset, 8000)
+
+    hermes = argv("qwen2.5-coder-14b-awq")
+    config = json.loads(hermes[hermes.index("--structured-outputs-config") + 1])
+    assert config == {"backend": "xgrammar", "disable_any_whitespace": True}
+    assert hermes[hermes.index("--load-format") + 1] == "dummy" and "--tool-call-parser" in hermes
+    assert "--structured-outputs-config" not in argv("devstral-small", 48)
+    server = managed_model("vllm", Path("/models/q"), "qwen2.5-coder-14b-awq", 24, 79.65).settings.server
+    assert server.env["VLLM_ENFORCE_STRICT_TOOL_CALLING"].get_secret_value() == "0"  # else the parser's tag, blanks and all  # the mistral parser brings its own grammar
+
+
 def test_presets_compose_and_match_their_configs():
     for preset in ("qwen2.5-coder-14b-awq", "qwen2.5-coder-32b-awq", "qwen3-coder-30b-a3b", "devstral-small"):
         composed = load_preset(preset)
@@ -92,3 +109,26 @@ def test_chat_templates_carry_tools_and_tool_results():
     mistral = render(MISTRAL, messages=messages, tools=tools, bos_token="<s>", eos_token="</s>")
     assert mistral.startswith("<s>[AVAILABLE_TOOLS]") and "[TOOL_RESULTS]a.py[/TOOL_RESULTS]" in mistral
     assert family({"model_type": "mistral"}) == "mistral" and tokenizer_config("qwen")["eos_token"] == "<|im_end|>"
+
+
+def test_a_window_reserves_time_for_vllms_own_run_at_its_concurrency():
+    # the H100 run: vLLM's own took 51 s at 4 streams, then 135 s at 8, past a 560 s limit
+    assert serve_estimate_s([], 8) == 40.0 and serve_estimate_s([None], 2) == 40.0
+    serves = [{"concurrency": 2, "duration": 16.6}, None, {"concurrency": 4, "duration": 51.0}]
+    assert serve_estimate_s(serves, 8) == 102.0 and serve_estimate_s(serves, 1) == 40.0
+
+
+def test_forced_tool_calls_on_the_h100_are_valid_only_without_the_strict_structural_tag():
+    """table3 ran with vLLM's default strict tool calling (the hermes tag's JSON takes any blanks), table4 without."""
+    def row(name: str) -> dict:
+        records = [json.loads(line) for line in (RESULTS.parent / "2026-11-25-h100-traffic" / name).read_text().splitlines()]
+        return next(r for r in records if r["part"] == "table" and (r["preset"], r["card_gib"]) == ("qwen2.5-coder-14b-awq", 16))
+
+    strict, schema_only = row("table3.jsonl"), row("table4.jsonl")
+    assert not strict["tool_call"]["valid"] and strict["tool_call"]["error"].startswith("JSONDecodeError")
+    traffic = (RESULTS.parent / "2026-11-25-h100-traffic" / "traffic4.jsonl").read_text().splitlines()
+    raw = next(json.loads(line) for line in traffic if '"tool-calls"' in line)["named"]
+    assert raw["raw"].count("<tool_call>") == 1 and '\\"arguments\\": {\\n' in raw["raw"]  # the tag, then blanks
+    assert '"finish_reason":"length"' in raw["raw"] and not raw["valid"]
+    assert schema_only["tool_call"]["valid"] and schema_only["tool_call"]["finish_reason"] == "stop"
+    assert schema_only["tool_calls_raw"]["named"]["valid"] and schema_only["tool_calls_raw"]["named_stream"]["valid"]

@@ -50,6 +50,7 @@ def test_table_plans_every_row_starts_those_that_fit_and_reads_what_they_held(gp
     assert row["within_card"] and row["overhead_measured_gib"] == pytest.approx(1.2, abs=0.01)
     assert row["exit_code"] == 0 and row["burst_errors"] == [] and row["chat"]["completion_tokens"] >= 1
     assert row["gpu_used_mib_after"] == 0
+    assert {v["status"] for v in row["tool_calls_raw"].values()} == {200}  # vLLM's raw answers, kept for diagnosis
     assert fitted_overheads(out / "results.jsonl") == {Q14: 1.5}  # 1.202 + 0.25, rounded up to 0.05
 
 
@@ -59,17 +60,22 @@ def test_traffic_runs_the_recommended_workers_first_then_atlas_alone_then_the_re
           "--launcher", str(STANDINS / "vllm"), "--seconds", "1.5", "--warmup", "0.5", "--workers", "1,2",
           "--command-s", "0.05", "--observation-bytes", "400", "--prompt-tokens", "1200", "--loop-overhead"])
     parts = [(r["part"], r.get("workers"), r.get("command_s"), r.get("concurrency")) for r in records(out / "results.jsonl")]
+    # vLLM's own runs once per concurrency, and again with the shape of the window without commands
     assert parts == [("traffic-open", None, None, None),
-                     ("agent-traffic", 2, 0.05, None), ("bench-serve", None, None, 2), ("ratios", None, None, None),
-                     ("agent-traffic", 2, 0.0, None), ("ratios", None, None, None),
-                     ("agent-traffic", 1, 0.05, None), ("bench-serve", None, None, 1), ("ratios", None, None, None),
-                     ("traffic-close", None, None, None)]
+                     ("agent-traffic", 2, 0.05, None), ("bench-serve", None, 0.05, 2), ("ratios", None, None, None),
+                     ("agent-traffic", 2, 0.0, None), ("bench-serve", None, 0.0, 2), ("ratios", None, None, None),
+                     ("agent-traffic", 1, 0.05, None), ("bench-serve", None, 0.05, 1), ("ratios", None, None, None),
+                     ("tool-calls", None, None, None), ("traffic-close", None, None, None)]
     rows = records(out / "results.jsonl")
-    opened, closed, last = rows[0], rows[-1], rows[-2]["rows"]
+    opened, closed, last = rows[0], rows[-1], rows[-3]["rows"]
     assert opened["vram_plan"]["recommended_workers"] == 2 and "--max-num-seqs" in opened["argv"]
+    assert (out / "bench-serve-c2-no-commands.json").is_file()
     # the loop-overhead window is compared with vLLM's own at the same two streams (90 tok/s each here)
     alone = next(r for r in last if r["command_s"] == 0.0)
     assert alone["vllm_same_workers_tok_s"] == 180.0 and alone["ratio_same_workers"] > 0
+    assert 0 < alone["model_time_share"] <= 1.05
+    calls = rows[-2]
+    assert {calls[k]["status"] for k in ("named", "named_stream", "required")} == {200}
     assert closed["server_exit_code"] == 0 and closed["gpu_after_close_mib"] == 0
 
 
@@ -78,4 +84,4 @@ def test_traffic_skips_windows_past_its_budget_and_still_stops_the_server(gpu):
     main(["traffic", "--models", str(gpu / "models"), "--preset", Q14, "--card", "24", "--out", str(out),
           "--launcher", str(STANDINS / "vllm"), "--seconds", "30", "--workers", "1", "--budget-s", "20"])
     parts = [r["part"] for r in records(out / "results.jsonl")]
-    assert parts == ["traffic-open", "skipped", "skipped", "traffic-close"]
+    assert parts == ["traffic-open", "skipped", "skipped", "tool-calls", "traffic-close"]
