@@ -3,7 +3,8 @@
 Text completion and native tool calling share one call; streaming measures the time to
 the first token. The context window is the server's own `max_model_len` when /v1/models
 reports one (vLLM does), else `context_window` from the config. Before each request the
-prompt is counted -- exactly through vLLM's /tokenize when `tokenize_endpoint` is on, else
+prompt is counted -- exactly through vLLM's /tokenize when `tokenize_endpoint` is on (skipped
+while the conversation's growth since its last exact count surely fits: tokens.GrowthBound), else
 with ATLAS's one fallback estimate (atlas.models.tokens) -- and a request that cannot fit
 raises ContextLimitError instead of being truncated. A server's own refusal of an over-long
 request (vLLM's serving-layer 400s, its V1 engine's "decoder prompt ... is longer than the
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atlas.config import ConfigError
 from atlas.costs import FreePricing, Pricing
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage
-from atlas.models.tokens import estimate_messages, estimate_text
+from atlas.models.tokens import GrowthBound, estimate_messages, estimate_text
 from atlas.models.retry import call_with_retries
 from atlas.redaction import remember_secret
 
@@ -83,6 +84,7 @@ class OpenAICompatibleModel(Model):
         self.context_window: int | None = self.settings.context_window
         self.context_window_source = "model.context_window" if self.context_window else None
         self._last_count: tuple[bytes, int] | None = None  # (request body, tokens) of the last /tokenize
+        self._growth = GrowthBound()  # each conversation's last exact count, for the pre-check's shortcut
 
     def _api_key(self) -> str:
         variable = self.settings.api_key_env
@@ -148,6 +150,7 @@ class OpenAICompatibleModel(Model):
                 with urllib.request.urlopen(request, timeout=self.settings.timeout) as reply:
                     count = int(json.loads(reply.read())["count"])
                 self._last_count = (body, count)
+                self._growth.remember(messages, tools, count)
                 return count, True
             except (urllib.error.URLError, KeyError, ValueError):
                 pass  # a server without /tokenize: fall back to the estimate
@@ -157,6 +160,10 @@ class OpenAICompatibleModel(Model):
         window = self.context_window
         if window is None:
             return
+        if self.settings.tokenize_endpoint:
+            bound = self._growth.upper_bound(messages, tools)
+            if bound is not None and bound + self.settings.max_tokens <= window:
+                return  # the history grew from an exact count by less than the room left: it fits
         tokens, exact = self.count_tokens(messages, tools)
         if tokens + self.settings.max_tokens > window:
             how = "" if exact else "about "
