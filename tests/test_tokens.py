@@ -120,6 +120,7 @@ def test_a_grown_history_never_costs_more_than_its_bound():
         bound.remember(messages, tools, exact(messages))
         rewritten = [*messages[:2], {"role": "user", "content": "[output elided]"}, *messages[3:]]
         assert bound.upper_bound(rewritten, tools) is None and bound.upper_bound(messages, tools) == exact(messages)
+        assert bound.exact(messages, tools) == exact(messages) and bound.exact(messages[:-1], tools) is None
 
 
 def test_the_pre_check_asks_the_server_only_when_the_bound_comes_near_the_window(openai_server):

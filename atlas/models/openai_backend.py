@@ -83,8 +83,7 @@ class OpenAICompatibleModel(Model):
         # the window every check uses: the server's max_model_len once connect() reads it
         self.context_window: int | None = self.settings.context_window
         self.context_window_source = "model.context_window" if self.context_window else None
-        self._last_count: tuple[bytes, int] | None = None  # (request body, tokens) of the last /tokenize
-        self._growth = GrowthBound()  # each conversation's last exact count, for the pre-check's shortcut
+        self._growth = GrowthBound()  # each conversation's last exact count (/tokenize), reused and bounded from
 
     def _api_key(self) -> str:
         variable = self.settings.api_key_env
@@ -137,19 +136,17 @@ class OpenAICompatibleModel(Model):
     def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> tuple[int, bool]:
         """(tokens, exact): vLLM's /tokenize (the model's tokenizer and chat template) when enabled, else the fallback."""
         if self.settings.tokenize_endpoint and self.client is not None:
+            if (counted := self._growth.exact(messages, tools)) is not None:
+                return counted, True  # the scaffold's check and the pre-check count the same request once
             root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
             payload: dict[str, Any] = {"model": self.settings.model, "messages": messages}
             if tools:
                 payload["tools"] = tools
             body = json.dumps(payload, default=str).encode()
-            last = self._last_count  # one read: worker threads share a served model
-            if last is not None and last[0] == body:
-                return last[1], True  # the scaffold's check and the pre-check count the same request
             request = urllib.request.Request(f"{root}/tokenize", body, {"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=self.settings.timeout) as reply:
                     count = int(json.loads(reply.read())["count"])
-                self._last_count = (body, count)
                 self._growth.remember(messages, tools, count)
                 return count, True
             except (urllib.error.URLError, KeyError, ValueError):

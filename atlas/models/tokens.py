@@ -88,8 +88,8 @@ class GrowthBound:
             while len(self._counts) > self._keep:
                 self._counts.popitem(last=False)
 
-    def upper_bound(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int | None:
-        """At least the request's exact token count, or None when no earlier count is a prefix of it."""
+    def _known(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> tuple[int, int] | None:
+        """(messages, tokens) of this conversation's last exact count, when those messages begin this request."""
         with self._lock:
             known = self._counts.get(self._key(messages, tools))
         if known is None:
@@ -97,5 +97,17 @@ class GrowthBound:
         count, digest, tokens = known
         if len(messages) < count or self._digest(messages[:count]) != digest:
             return None  # not the same history grown (elided, rewritten): only an exact count will do
-        added = messages[count:]
-        return tokens + sum(len(_json(m).encode()) + self.PER_MESSAGE for m in added)
+        return count, tokens
+
+    def exact(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int | None:
+        """The exact count of this very request, when it is the one last counted (the scaffold's check, then the pre-check)."""
+        known = self._known(messages, tools)
+        return known[1] if known is not None and known[0] == len(messages) else None
+
+    def upper_bound(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int | None:
+        """At least the request's exact token count, or None when no earlier count is a prefix of it."""
+        known = self._known(messages, tools)
+        if known is None:
+            return None
+        count, tokens = known
+        return tokens + sum(len(_json(m).encode()) + self.PER_MESSAGE for m in messages[count:])
