@@ -67,10 +67,12 @@ def waves(rows: list[Row], free_gib: float) -> list[list[Row]]:
     return groups
 
 
+COMMANDS = ("ls", "git status", "pytest -x")  # the only arguments the schema allows
 BASH_TOOL = {"type": "function", "function": {
     "name": "bash", "description": "Run one shell command in the repository.",
-    "parameters": {"type": "object", "properties": {"command": {"type": "string", "enum": ["ls", "git status", "pytest -x"]}},
+    "parameters": {"type": "object", "properties": {"command": {"type": "string", "enum": list(COMMANDS)}},
                    "required": ["command"], "additionalProperties": False}}}
+FORCE_BASH = {"type": "function", "function": {"name": "bash"}}  # tool_choice naming the call
 
 
 def serve_checks(model, row: Row) -> dict:
@@ -79,14 +81,13 @@ def serve_checks(model, row: Row) -> dict:
     checks = {"chat": {"completion_tokens": chat.usage.completion_tokens, "latency_s": round(chat.latency_s, 3),
                        "ttft_s": chat.ttft_s and round(chat.ttft_s, 3), "finish_reason": chat.finish_reason}}
     plain = model.settings
-    model.settings = plain.model_copy(update={"max_tokens": 48, "extra_body": {
-        "tool_choice": {"type": "function", "function": {"name": "bash"}}}})
+    model.settings = plain.model_copy(update={"max_tokens": 48, "extra_body": {"tool_choice": FORCE_BASH}})
     try:
         called = model.query([{"role": "user", "content": "List the files."}], tools=[BASH_TOOL])
         calls = [{"name": c.name, "arguments": c.arguments} for c in called.tool_calls]
         parsed = [json.loads(c["arguments"]) for c in calls]
         checks["tool_call"] = {"calls": calls, "valid": bool(parsed) and all(
-            c["name"] == "bash" and p.get("command") in ("ls", "git status", "pytest -x") for c, p in zip(calls, parsed)),
+            c["name"] == "bash" and p.get("command") in COMMANDS for c, p in zip(calls, parsed)),
             "finish_reason": called.finish_reason}
     except Exception as error:  # noqa: BLE001 - recorded; the row's memory figures still count
         checks["tool_call"] = {"error": f"{type(error).__name__}: {error}"[:400], "valid": False}
@@ -104,8 +105,7 @@ def raw_tool_calls(base_url: str, served: str) -> dict:
 
     body = {"model": served, "max_tokens": 48, "temperature": 0,
             "messages": [{"role": "user", "content": "List the files."}], "tools": [BASH_TOOL]}
-    variants = {"named": {"tool_choice": {"type": "function", "function": {"name": "bash"}}},
-                "named_stream": {"tool_choice": {"type": "function", "function": {"name": "bash"}}, "stream": True},
+    variants = {"named": {"tool_choice": FORCE_BASH}, "named_stream": {"tool_choice": FORCE_BASH, "stream": True},
                 "required": {"tool_choice": "required"}}
     found = {}
     for name, extra in variants.items():
@@ -120,7 +120,7 @@ def raw_tool_calls(base_url: str, served: str) -> dict:
                 calls = reply.json()["choices"][0]["message"].get("tool_calls") or []
                 arguments = calls[0]["function"]["arguments"] if calls else ""
             try:
-                valid = json.loads(arguments).get("command") in ("ls", "git status", "pytest -x")
+                valid = json.loads(arguments).get("command") in COMMANDS
             except (ValueError, AttributeError):
                 valid = False
             found[name] = {"status": reply.status_code, "arguments": arguments[:300], "valid": valid, "raw": text[:1500]}
