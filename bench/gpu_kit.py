@@ -254,7 +254,10 @@ def unpack_wheel(wheel: Path, site: Path) -> None:
 
 
 def prune(site: Path, patterns: Iterable[str] = PRUNE) -> list[tuple[str, int]]:
-    """Delete files matching `patterns` (relative paths, fnmatch); returns (path, bytes) removed."""
+    """Delete files matching `patterns` (relative paths, fnmatch); returns (path, bytes) removed.
+
+    Folders left empty go too: an empty package folder would still import (as a namespace
+    package), and vLLM takes an importable module for a usable one."""
     removed = []
     for path in sorted(site.rglob("*")):
         if path.is_file():
@@ -262,6 +265,9 @@ def prune(site: Path, patterns: Iterable[str] = PRUNE) -> list[tuple[str, int]]:
             if any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
                 removed.append((relative, path.stat().st_size))
                 path.unlink()
+    for folder in sorted((p for p in site.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
     return removed
 
 
@@ -328,7 +334,7 @@ def build(options: argparse.Namespace) -> None:
             unpack_wheel(wheel, site)
         for extra in options.wheel:  # local wheels (e.g. this project's) go in as they are
             unpack_wheel(Path(extra), site)
-        removed = prune(site)
+        removed = prune(site, [*PRUNE, *options.prune])
         (work / "pruned.json").write_text(json.dumps(removed))
         print(f"pruned {len(removed)} files, {sum(size for _, size in removed) / 2**20:.0f} MiB")
     elif (work / "pruned.json").is_file():
@@ -410,6 +416,9 @@ def main(argv: list[str] | None = None) -> None:
     b.add_argument("--wheel", action="append", default=[], help="a local wheel to add as it is (repeatable)")
     b.add_argument("--host-packages", help="the GPU host's `pip list --format=freeze` (or names, one a line)")
     b.add_argument("--keep", action="append", default=[], help="carry this package even if excluded or on the host")
+    b.add_argument("--prune", action="append", default=[], metavar="PATTERN",
+                   help="also delete these files from the site folder (fnmatch on relative paths; repeatable), "
+                        "e.g. kernels the served model never loads")
     b.add_argument("--part-mb", type=float, default=60.0, help="largest part in MiB (default %(default)s)")
     b.add_argument("--work", help="scratch folder (default: a new temporary one)")
     b.add_argument("--reuse", action="store_true", help="pack the site folder already in --work again")

@@ -105,6 +105,11 @@ def test_unpack_wheel_and_prune(tmp_path):
                        "vllm/third_party/deep_gemm/_C.cpython-311-x86_64-linux-gnu.so"}
     assert (site / "vllm/vllm_flash_attn/_vllm_fa3_C.abi3.so").is_file()
     assert (site / "vllm/third_party/deep_gemm/_C.cpython-312-x86_64-linux-gnu.so").is_file()
+    assert not (site / "vllm/third_party/fmha_sm100/cutlass").exists()  # emptied folders go too
+    # a build's --prune patterns: a whole vendored package leaves no folder behind to import as a namespace
+    removed = {path for path, _ in prune(site, ["vllm/third_party/deep_gemm/*"])}
+    assert removed == {"vllm/third_party/deep_gemm/_C.cpython-312-x86_64-linux-gnu.so"}
+    assert not (site / "vllm/third_party/deep_gemm").exists() and (site / "vllm/third_party/fmha_sm100/api.py").is_file()
 
 
 @pytest.mark.skipif(shutil.which("zstd") is None, reason="packing needs the zstd program (apt-get install zstd)")
