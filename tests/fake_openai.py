@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -42,6 +43,23 @@ def tools_tokens(tools: list[dict] | None) -> int:
     return len(json.dumps(tools)) // 4 if tools else 0
 
 
+HERMES_CALL = re.compile(r"<tool_call>(.*?)</tool_call>|<tool_call>(.*)", re.DOTALL)
+
+
+def hermes_parsed(answer: dict) -> dict:
+    """vLLM's hermes parser on a text answer: the JSON between <tool_call> tags becomes calls, the text
+    before them the content; text it cannot parse stays the content, with no calls."""
+    text = answer["content"]
+    if "<tool_call>" not in text:
+        return answer
+    try:
+        calls = [json.loads(a or b) for a, b in HERMES_CALL.findall(text)]
+        calls = [{"name": c["name"], "arguments": json.dumps(c["arguments"])} for c in calls]
+    except (ValueError, KeyError, TypeError):
+        return answer
+    return {**answer, "content": text[:text.find("<tool_call>")], "tool_calls": calls}
+
+
 def error_body(message: str, kind: str, code: int, param: str | None = None) -> dict:
     """vLLM's ErrorResponse: the OpenAI shape, {"error": {...}}."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -67,6 +85,7 @@ class FakeOpenAIServer:
         self.die_after: int | None = None  # completions served before the server "crashes"
         self.api_key: str | None = None  # like `vllm serve --api-key`: other bearer tokens get 401
         self.record_path: str | None = None  # every POST appended here as a JSON line (for a stand-in process)
+        self.tool_parser: str | None = None  # "hermes": tool calls parsed from <tool_call> text, as vLLM's parser does
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -134,6 +153,8 @@ class FakeOpenAIServer:
         if (refused := self.overflow_error(body)) is not None:
             return 400, error_body(refused[0], "BadRequestError", 400, refused[1])
         answer = self.answers.popleft() if self.answers else {"content": "", "tool_calls": [], "completion_tokens": 1}
+        if self.tool_parser == "hermes" and body.get("tools") and not answer["tool_calls"]:
+            answer = hermes_parsed(answer)
         message: dict[str, Any] = {"role": "assistant", "content": answer["content"] or None}
         if answer["tool_calls"]:
             message["tool_calls"] = [
@@ -348,6 +369,7 @@ def main(argv: list[str]) -> None:
     server.delay_s = float(value("--delay-s", "0"))  # stand-in only: seconds each answer takes
     if "--api-key" in args:
         server.api_key = value("--api-key")
+    server.tool_parser = value("--tool-call-parser") if "--enable-auto-tool-choice" in args else None
     if "--record" in args:
         server.record_path = value("--record")
     # a server that echoes its secrets: ATLAS's copy of the log must not keep them
