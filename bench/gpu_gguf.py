@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
 
     emit({"part": "env", "vllm": package_version("vllm"), "vllm_gguf_plugin": package_version("vllm-gguf-plugin"),
           "gguf": package_version("gguf"), "transformers": package_version("transformers"),
+          "torch": package_version("torch"),
           "gguf_file": options.gguf.name, "gguf_bytes": options.gguf.stat().st_size,
           "gguf_sha256": sha256_file(options.gguf), "gpu": gpu_name()})
     config = model_config(options.gguf.resolve(), options.hf.resolve(), options.launcher, options.server_arg,
