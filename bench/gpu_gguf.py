@@ -53,7 +53,7 @@ def model_config(gguf: Path, hf: Path, launcher: str, server_args: list[str], ma
                        "extra_args": ["--tokenizer", str(hf), "--hf-config-path", str(hf),
                                       "--chat-template", str(hf / "tool_chat_template.jinja"), *server_args],
                        "env": {"VLLM_USE_FLASHINFER_SAMPLER": "0"},
-                       "startup_timeout": 420, "stall_timeout": 300, "progress_interval": 15}}
+                       "startup_timeout": 300, "stall_timeout": 240, "progress_interval": 15}}
 
 
 def gpu_name() -> str:
