@@ -1,7 +1,10 @@
 """Load SWE-bench instances from HuggingFace, a local file, or a swebench task repo.
 
 Every row is validated into an `Instance`; a malformed row stops the run with an
-error naming the instance and the field, before any container starts.
+error naming the instance and the field, before any container starts. The names a row
+gives are checked against safe shapes (atlas.names): an `instance_id` that is one path
+segment, a `repo` that is `owner/name`, commit ids that are hexadecimal, since they become
+folders of the run directory and arguments of git inside the container.
 """
 
 from __future__ import annotations
@@ -14,15 +17,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
 from atlas.config import DatasetConfig, RunSettings, parse_slice
-from atlas.errors import BadInput
+from atlas.errors import DatasetError
+from atlas.names import check_commit, check_name, check_repo
 
 BUNDLED_TASKS = Path(__file__).resolve().parent / "sample_tasks"
 # real SWE-bench rows shipped with ATLAS (their stand-in images: `atlas images build --dataset bundled-real`)
 BUNDLED_REAL = Path(__file__).resolve().parent / "standins" / "instances.jsonl"
-
-
-class DatasetError(BadInput):
-    """The dataset cannot be loaded or one of its rows is malformed."""
 
 
 class Instance(BaseModel):
@@ -41,6 +41,7 @@ class Instance(BaseModel):
     created_at: str = ""
     image: str = ""
     difficulty: str = ""
+    environment_setup_commit: str = ""
     FAIL_TO_PASS: list[str] = []
     PASS_TO_PASS: list[str] = []
     # the row as loaded, every column kept: grading needs columns the agent never reads
@@ -68,8 +69,28 @@ class Instance(BaseModel):
             raise ValueError("is empty")
         return value
 
+    @field_validator("instance_id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        return check_name(value, "instance_id")
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        return check_repo(value)
+
+    @field_validator("base_commit")
+    @classmethod
+    def _commit(cls, value: str) -> str:
+        return check_commit(value, "base_commit")
+
+    @field_validator("environment_setup_commit")
+    @classmethod
+    def _optional_commit(cls, value: str) -> str:
+        return value and check_commit(value, "environment_setup_commit")
+
     @field_validator("version", "patch", "test_patch", "hints_text", "created_at", "image", "difficulty",
-                     mode="before")
+                     "environment_setup_commit", mode="before")
     @classmethod
     def _optional_text(cls, value: Any) -> Any:
         # HuggingFace and parquet rows carry null for absent text, and numbers for versions

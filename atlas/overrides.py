@@ -3,16 +3,19 @@
 Hydra reports an override it cannot apply with its own message and exit code 1. Here the
 same failures become ConfigErrors (exit 2) that name the key, list the keys valid at that
 place and suggest the closest one; and a run directory that cannot be created or written is
-reported by name before Hydra would fail on it with a traceback.
+reported by name before Hydra would fail on it with a traceback. A `-m` sweep is expanded
+into its members (`sweep_members`) so each member gets the same checks as a single run.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -73,3 +76,27 @@ def run_dir_of(cfg: DictConfig) -> Path:
         return Path(str(OmegaConf.select(cfg, "hydra.run.dir", throw_on_missing=True)))
     except OmegaConfBaseException as e:
         raise ConfigError(f"cannot resolve the run directory (hydra.run.dir): {e}") from None
+
+
+def sweep_members(overrides: list[str]) -> list[list[str]]:
+    """The overrides of every member of a `-m` sweep (the cartesian product, as Hydra's basic sweeper runs them)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as e:
+        raise ConfigError(f"cannot parse the overrides: {str(e).strip()}") from None
+    choices = []
+    for override in parsed:
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([override.input_line])
+    return [list(member) for member in itertools.product(*choices)]
+
+
+def sweep_dir_of(cfg: DictConfig) -> Path:
+    """Where Hydra will put a sweep's members (hydra.sweep.dir, resolved)."""
+    try:
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir", throw_on_missing=True)))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"cannot resolve the sweep directory (hydra.sweep.dir): {e}") from None
