@@ -125,7 +125,7 @@ def _validate_rows(rows: list[dict], origin: str) -> list[Instance]:
             instance = Instance.model_validate(row)
         except ValidationError as e:
             problems = "; ".join(
-                f"field '{'.'.join(str(p) for p in err['loc'])}' {err['msg'].lower()}" for err in e.errors()
+                f"field '{'.'.join(str(p) for p in err['loc'])}' {err['msg'][:1].lower() + err['msg'][1:]}" for err in e.errors()
             )
             raise DatasetError(f"{origin}: instance {name}: {problems}") from None
         instance._row = dict(row)
