@@ -24,7 +24,15 @@ from atlas.agents import SCAFFOLDS, make_agent
 from atlas.config import CONF_DIR, ConfigError, validate, validate_section
 from atlas.errors import report_errors
 from atlas.models import check_settings as check_model_settings
-from atlas.overrides import check_writable, compose_config, run_dir_of, sweep_dir_of, sweep_members
+from atlas.overrides import (
+    check_inside,
+    check_writable,
+    compose_config,
+    run_dir_of,
+    run_root_of,
+    sweep_dir_of,
+    sweep_members,
+)
 from atlas.runner import run
 from atlas.repeats import repeat_dirs, repeat_label
 from atlas.rundir import RunDir
@@ -152,7 +160,9 @@ def precheck(overrides: list[str], sweep: bool = False) -> None:
     """Compose, resolve and validate one run's (or sweep member's) config, and check its folder is writable."""
     cfg = compose_config(overrides, hydra_config=True)
     resolve(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
-    check_writable(sweep_dir_of(cfg) if sweep else run_dir_of(cfg))
+    folder = sweep_dir_of(cfg) if sweep else run_dir_of(cfg)
+    check_inside(folder, run_root_of(cfg), "run.sweep" if sweep else "run.name")
+    check_writable(folder)
 
 
 def main(overrides: list[str]) -> None:

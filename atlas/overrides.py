@@ -57,6 +57,14 @@ def compose_config(overrides: list[str], hydra_config: bool = False) -> DictConf
         raise ConfigError(f"cannot apply the overrides: {message}") from None
 
 
+def check_inside(path: Path, root: Path, keys: str) -> None:
+    """Refuse a run (or sweep) folder that `run.name` / `run.sweep` would put outside `run.root`."""
+    resolved, base = path.expanduser().resolve(), root.expanduser().resolve()
+    if resolved == base or base not in resolved.parents:
+        raise ConfigError(f"{keys} puts the run directory at {path}, outside run.root ({root}): name a folder "
+                          "below run.root (no '..', not absolute), or set run.root itself")
+
+
 def check_writable(path: Path) -> None:
     """Refuse, by name, a run directory that could not be created or written (nothing is created here)."""
     existing = path
@@ -68,6 +76,10 @@ def check_writable(path: Path) -> None:
         why = "is not a directory" if not existing.is_dir() else "is not writable"
         raise ConfigError(f"cannot create or write the run directory {path}: {existing} {why}; "
                           "set run.root (or run.name) to a writable place, e.g. run.root=/tmp/atlas-runs")
+
+
+def run_root_of(cfg: DictConfig) -> Path:
+    return Path(str(OmegaConf.select(cfg, "run.root")))
 
 
 def run_dir_of(cfg: DictConfig) -> Path:
