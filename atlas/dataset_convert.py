@@ -184,6 +184,32 @@ def convert_rows(rows: list[dict]) -> tuple[list[dict], dict[str, list[str]]]:
     return done, filled
 
 
+def needs_completion(row: dict) -> bool:
+    return not all(_has(row, c) for c in DERIVED_COLUMNS)
+
+
+def complete_on_load(rows: list[dict]) -> tuple[list[dict], dict[str, list[str]], dict[str, str]]:
+    """What a loader does with classic rows: each row that lacks a derived column is completed as
+    `atlas dataset convert` completes it, and one that cannot be is left as it is, with the reason.
+
+    Returns (the rows, the columns derived per instance id, why a row could not be completed per id).
+    """
+    done, derived, failed = [], {}, {}
+    for row in rows:
+        if not needs_completion(row):
+            done.append(row)
+            continue
+        try:
+            out, todo = complete_row(row)
+        except DatasetError as e:
+            failed[str(row.get("instance_id"))] = str(e).split(": ", 1)[-1]
+            done.append(row)
+            continue
+        derived[out["instance_id"]] = todo
+        done.append(out)
+    return done, derived, failed
+
+
 def convert_file(source: str, out: Path, split: str = "test") -> dict[str, list[str]]:
     """Read rows (a .json/.jsonl/.parquet file or a HuggingFace dataset), write completed rows to `out` (.jsonl)."""
     from swebench.harness.utils import load_swebench_dataset

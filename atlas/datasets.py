@@ -9,6 +9,7 @@ folders of the run directory and arguments of git inside the container.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
 from atlas.config import DatasetConfig, RunSettings, parse_slice
+from atlas.dataset_convert import complete_on_load
 from atlas.errors import DatasetError
 from atlas.names import check_commit, check_name, check_repo
 
@@ -46,10 +48,27 @@ class Instance(BaseModel):
     PASS_TO_PASS: list[str] = []
     # the row as loaded, every column kept: grading needs columns the agent never reads
     _row: dict = PrivateAttr(default_factory=dict)
+    # columns completed on load (atlas.dataset_convert), or why the row could not be completed
+    _derived: list[str] = PrivateAttr(default_factory=list)
+    _incomplete: str = PrivateAttr(default="")
+    # the revision of the dataset the row came from: a HuggingFace commit, or the file's sha256
+    _revision: str | None = PrivateAttr(default=None)
 
     @property
     def row(self) -> dict:
         return self._row
+
+    @property
+    def derived(self) -> list[str]:
+        return self._derived
+
+    @property
+    def incomplete(self) -> str:
+        return self._incomplete
+
+    @property
+    def revision(self) -> str | None:
+        return self._revision
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
@@ -168,20 +187,36 @@ def load_task_repo_rows(config: DatasetConfig) -> list[dict]:
     return [r for r in rows if r.get("split") == config.split]
 
 
-def _read_rows(config: DatasetConfig, path: str) -> list:
+def file_sha256(path: str) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _hub_revision(dataset: Any) -> str | None:
+    """The HuggingFace commit a hub dataset was read at: the 40-hex folder of its cache files, where present."""
+    for cache in getattr(dataset, "cache_files", None) or []:
+        for part in Path(cache.get("filename", "")).parts:
+            if re.fullmatch(r"[0-9a-f]{40}", part):
+                return part
+    return None
+
+
+def _read_rows(config: DatasetConfig, path: str) -> tuple[list, str | None]:
+    """The rows, and the dataset's revision where known (a file's sha256, a hub dataset's commit)."""
     if config.source == "task_repo":
-        return load_task_repo_rows(config)
+        return load_task_repo_rows(config), None
     if config.source == "file":
         if not Path(path).is_file():
             raise DatasetError(f"dataset file {path} does not exist")
         if not path.endswith((".json", ".jsonl", ".parquet")):
             raise DatasetError(f"dataset file {path} must end in .json, .jsonl or .parquet")
         if not path.endswith(".parquet"):
-            return _read_json_file(path)
+            return _read_json_file(path), file_sha256(path)
     from swebench.harness.utils import load_swebench_dataset
 
     try:
-        return [dict(r) for r in load_swebench_dataset(path, config.split)]
+        dataset = load_swebench_dataset(path, config.split)
+        local = Path(path) if Path(path).is_file() else Path(path) / f"{config.split}.parquet"
+        return [dict(r) for r in dataset], (file_sha256(str(local)) if local.is_file() else _hub_revision(dataset))
     except Exception as e:  # datasets raises many types for offline / unknown names
         raise DatasetError(
             f"could not load dataset {path!r} split {config.split!r}: {e}. "
@@ -191,12 +226,24 @@ def _read_rows(config: DatasetConfig, path: str) -> list:
 
 
 def load_instances(config: DatasetConfig) -> list[Instance]:
-    """All rows of the configured dataset and split, validated."""
+    """All rows of the configured dataset and split, validated, classic rows completed.
+
+    A row without image / log_parser / eval_type / eval_script (older Verified copies, Lite, full
+    SWE-bench exports) gets them as `atlas dataset convert` derives them; columns a row has are kept.
+    A row that cannot be completed is kept as it is, with the reason (atlas.gradable refuses it).
+    """
     path = resolve_path(config)
-    rows = _read_rows(config, path)
+    rows, revision = _read_rows(config, path)
     if not rows:
         raise DatasetError(f"{path} has no instances in split {config.split!r}")
-    return _validate_rows(rows, path)
+    instances = _validate_rows(rows, path)  # names checked before anything is derived from them
+    completed, derived, failed = complete_on_load([i.row for i in instances])
+    for instance, row in zip(instances, completed, strict=True):
+        instance._row, instance._revision = row, revision
+        instance._derived = derived.get(instance.instance_id, [])
+        instance._incomplete = failed.get(instance.instance_id, "")
+        instance.image = instance.image or row.get("image") or ""
+    return instances
 
 
 def select(instances: list[Instance], run: RunSettings) -> list[Instance]:
