@@ -2,7 +2,8 @@
 
 A script can trust the code: 0 the work was done; 1 an unexpected error (a bug: its
 traceback is kept); 2 bad input, with a message naming the file or key at fault; 3 the run
-finished, but some instances ended in infrastructure failures (retry them); 130 interrupted.
+finished, but some instances ended in infrastructure failures (retry them), or the machinery
+(Docker, a model server) stopped the command; 130 interrupted.
 
 This module imports nothing from ATLAS: the error classes every layer raises derive from the
 two bases here, so `report_errors` needs no import of the layers (and no import cycle).
@@ -29,7 +30,8 @@ EXIT_CODES = {
     UNEXPECTED: "unexpected error (traceback kept)",
     BAD_INPUT: "bad input: config, dataset or usage (the message names the file or key and the fix)",
     INFRA_FAILURES: "the run finished, but some instances ended in infrastructure failures "
-                    "(image missing, environment, model server, harness); retry them with run.rerun_errors=true",
+                    "(image missing, environment, model server, harness); retry them with run.rerun_errors=true; "
+                    "also a command the machinery stopped (no Docker engine, a failing model server)",
     INTERRUPTED: "interrupted (Ctrl-C / SIGTERM); re-run the same command to resume",
 }
 
