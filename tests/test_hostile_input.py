@@ -141,3 +141,5 @@ def test_messages_print_square_brackets_literally(tmp_path, capsys):
     dataset = hostile_file(tmp_path, instance_id="acme__x[vllm]-1")
     done = atlas("run", "dataset=file", f"dataset.path={dataset}", f"run.root={tmp_path / 'runs'}", timeout=300)
     assert done.returncode == BAD_INPUT and "instance_id 'acme__x[vllm]-1' is not a safe name" in done.stderr
+    done = atlas("[red]nope[/red]", timeout=60)
+    assert done.returncode == BAD_INPUT and "unknown command '[red]nope[/red]'" in done.stderr
