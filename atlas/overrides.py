@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.utils import create_config_search_path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
@@ -92,8 +94,10 @@ def run_dir_of(cfg: DictConfig) -> Path:
 
 def sweep_members(overrides: list[str]) -> list[list[str]]:
     """The overrides of every member of a `-m` sweep (the cartesian product, as Hydra's basic sweeper runs them)."""
+    # the config loader lets glob(...) list a group's options, as Hydra's own sweeper does
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF_DIR)))
     try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
+        parsed = OverridesParser.create(config_loader=loader).parse_overrides(overrides)
     except HydraException as e:
         raise ConfigError(f"cannot parse the overrides: {str(e).strip()}") from None
     choices = []

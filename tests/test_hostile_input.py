@@ -116,7 +116,8 @@ def test_a_sweep_gets_the_pre_checks_of_a_single_run(tmp_path):
     root = f"run.root={tmp_path / 'runs'}"
     single = atlas("run", "model=gold", "run.workrs=2", root, timeout=300)
     sweep = atlas("run", "-m", "model=gold,empty", "run.workrs=2", root, timeout=300)
-    for done in (single, sweep):
+    globbed = atlas("run", "-m", "model=glob(gol*)", "run.workrs=2", root, timeout=300)  # a group's options
+    for done in (single, sweep, globbed):
         assert done.returncode == BAD_INPUT, done.stderr[-2000:]
         assert "run.workrs: unknown key (did you mean 'workers'?)" in done.stderr
     blocked = tmp_path / "a-file"
