@@ -81,6 +81,7 @@ def check_writable(path: Path) -> None:
 
 
 def run_root_of(cfg: DictConfig) -> Path:
+    """run.root as composed (the folder every run and sweep directory must stay below)."""
     return Path(str(OmegaConf.select(cfg, "run.root")))
 
 
@@ -102,11 +103,14 @@ def sweep_members(overrides: list[str]) -> list[list[str]]:
         raise ConfigError(f"cannot parse the overrides: {str(e).strip()}") from None
     choices = []
     for override in parsed:
-        if override.is_sweep_override():
-            key = override.get_key_element()
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
-        else:
+        if not override.is_sweep_override():
             choices.append([override.input_line])
+            continue
+        key = override.get_key_element()
+        try:
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        except HydraException as e:  # e.g. interval(): a sweep the basic sweeper cannot run either
+            raise ConfigError(f"cannot expand the sweep {override.input_line!r}: {str(e).strip()}") from None
     return [list(member) for member in itertools.product(*choices)]
 
 
