@@ -85,8 +85,8 @@ def _infra_status(run_dir: RunDir, instance_id: str) -> bool:
 
 
 def graded_rows(run_dir: RunDir, dataset: DatasetConfig, instance_ids: list[str]) -> str:
-    """The dataset the harness reads: the loaded (completed) rows of `instance_ids`, written to the run's
-    evaluation/ folder; a task repo is read by the harness itself."""
+    """The dataset the harness reads: the loaded (completed) rows of `instance_ids` (every prediction's),
+    written to the run's evaluation/ folder; a task repo is read by the harness itself."""
     if dataset.source == "task_repo":
         return resolve_path(dataset)
     wanted = set(instance_ids)
@@ -112,7 +112,8 @@ def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig
     path = resolve_path(dataset)
     run_dir.evaluation.mkdir(parents=True, exist_ok=True)
     if graded:
-        rows = graded_rows(run_dir, dataset, [p["instance_id"] for p in graded])
+        # every prediction's row: the harness checks that each id in preds.jsonl is in the dataset
+        rows = graded_rows(run_dir, dataset, [p["instance_id"] for p in predictions])
         with contextlib.chdir(run_dir.evaluation):
             try:
                 run_evaluation(
