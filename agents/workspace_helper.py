@@ -36,7 +36,7 @@ def read_text(path):
         with open(path, encoding="utf-8", newline="") as f:
             return f.read()
     except UnicodeDecodeError:
-        raise ToolError(f"{path} is not a UTF-8 text file")
+        raise ToolError(f"{path} is not a UTF-8 text file") from None
 
 
 def write_text(path, text):
@@ -195,7 +195,7 @@ def grep(pattern, path=".", include=None):
     try:
         regex = re.compile(pattern)
     except re.error as e:
-        raise ToolError(f"pattern is not a valid Python regular expression: {e}")
+        raise ToolError(f"pattern is not a valid Python regular expression: {e}") from None
     hits = []
     for name in walk_files(path):
         if include and not fnmatch.fnmatch(os.path.basename(name), include):
@@ -222,7 +222,7 @@ def outline(path):
     try:
         tree = ast.parse(text)
     except SyntaxError as e:
-        raise ToolError(f"{path} does not parse: {e}")
+        raise ToolError(f"{path} does not parse: {e}") from None
     lines = text.splitlines()
     items = []
 

@@ -24,7 +24,15 @@ from atlas.agents import SCAFFOLDS, make_agent
 from atlas.config import CONF_DIR, ConfigError, validate, validate_section
 from atlas.errors import report_errors
 from atlas.models import check_settings as check_model_settings
-from atlas.overrides import check_writable, compose_config, run_dir_of
+from atlas.overrides import (
+    check_inside,
+    check_writable,
+    compose_config,
+    run_dir_of,
+    run_root_of,
+    sweep_dir_of,
+    sweep_members,
+)
 from atlas.runner import run
 from atlas.repeats import repeat_dirs, repeat_label
 from atlas.rundir import RunDir
@@ -145,15 +153,29 @@ class SweepTable(Callback):
                                                   "infra"], [rows])))
 
 
+SWEEP_FLAGS = {"-m", "--multirun"}  # other flags (--help, --cfg ...) are Hydra's own modes and run nothing
+
+
+def precheck(overrides: list[str], sweep: bool = False) -> None:
+    """Compose, resolve and validate one run's (or sweep member's) config, and check its folder is writable."""
+    cfg = compose_config(overrides, hydra_config=True)
+    resolve(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+    folder = sweep_dir_of(cfg) if sweep else run_dir_of(cfg)
+    check_inside(folder, run_root_of(cfg), "run.sweep" if sweep else "run.name")
+    check_writable(folder)
+
+
 def main(overrides: list[str]) -> None:
     from atlas.infra import retry_lines
 
-    if not any(a.startswith("-") for a in overrides):  # --help, --cfg, -m ...: Hydra's own modes
-        # bad overrides, bad values and an unwritable run directory end here as bad input (exit 2),
-        # before Hydra would report them as its own errors
-        cfg = compose_config(overrides, hydra_config=True)
-        resolve(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
-        check_writable(run_dir_of(cfg))
+    # bad overrides, bad values and an unwritable run directory end here as bad input (exit 2),
+    # before Hydra would report them as its own errors; a sweep's members are checked one by one
+    flags = {a for a in overrides if a.startswith("-")}
+    if not flags:
+        precheck(overrides)
+    elif flags <= SWEEP_FLAGS:
+        for member in sweep_members([a for a in overrides if a not in SWEEP_FLAGS]):
+            precheck(member, sweep=True)
     sys.argv = ["atlas run", *overrides]
     INFRA_FAILURES.clear()
     hydra_main()

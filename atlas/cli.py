@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from atlas.errors import BAD_INPUT, INFRA_FAILURES, BadInput, err, report_errors
+from atlas.errors import BAD_INPUT, INFRA_FAILURES, BadInput, err, print_error, report_errors
 
 USAGE = """usage: atlas <command> [options]
 
@@ -72,7 +72,7 @@ def evaluate_command(args: list[str]) -> None:
 
 def report_command(args: list[str]) -> None:
     from atlas.harness.commands import report_path
-    from atlas.harness.report import make_console
+    from atlas.harness.console import make_console
 
     parser = argparse.ArgumentParser(prog="atlas report", description="Report a graded run directory, or every "
                                      "member of a sweep directory, with 95%% confidence intervals.")
@@ -85,7 +85,7 @@ def report_command(args: list[str]) -> None:
 
 def compare_command(args: list[str]) -> None:
     from atlas.harness.commands import run_compare
-    from atlas.harness.report import make_console
+    from atlas.harness.console import make_console
 
     parser = argparse.ArgumentParser(prog="atlas compare", description="Compare runs on the instances they share.")
     parser.add_argument("paths", type=Path, nargs="+", metavar="DIR",
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     handlers = {"evaluate": evaluate_command, "images": images_command, "plan": plan_command, "dataset": dataset_command,
                 "report": report_command, "compare": compare_command, "power": power_command}
     if command not in handlers:
-        err.print(f"[bold red]error:[/] unknown command {command!r}\n{USAGE}")
+        print_error(f"unknown command {command!r}\n{USAGE}")
         sys.exit(BAD_INPUT)
     with report_errors():
         handlers[command](rest)

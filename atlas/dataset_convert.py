@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from functools import cache
 from pathlib import Path
 
 from unidiff import PatchSet
 
-from atlas.datasets import DatasetError
+from atlas.errors import DatasetError
+from atlas.names import UnsafeName, check_commit, check_name, check_repo
 
 SPECS_FILE = Path(__file__).resolve().parent / "data" / "swebench_eval_specs.json"
 CLASSIC_COLUMNS = ("instance_id", "repo", "version", "base_commit", "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS")
@@ -88,13 +90,19 @@ def _test_directives(row: dict) -> list[str]:
     return directives
 
 
+def _quoted(words: list[str]) -> str:
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def eval_script(row: dict, spec: dict) -> str:
     """The eval script swebench 4.x wrote for this row, as one text (what 5.x rows carry)."""
     from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
 
-    base = row["base_commit"]
+    # every value from the row reaches bash quoted: the commit and the paths test_patch names
+    base = shlex.quote(row["base_commit"])
     modified, new = _modified_and_new(row["test_patch"])
-    reset = ([f"git checkout {base} {' '.join(modified)}"] if modified else []) + ([f"rm -f {' '.join(new)}"] if new else [])
+    reset = (([f"git checkout {base} {_quoted(modified)}"] if modified else [])
+             + ([f"rm -f {_quoted(new)}"] if new else []))
     commands = ["source /opt/miniconda3/bin/activate", f"conda activate {ENV_NAME}", f"cd {REPO_DIRECTORY}"]
     commands += spec.get("eval_commands", [])
     commands += [
@@ -108,7 +116,7 @@ def eval_script(row: dict, spec: dict) -> str:
     commands += [
         f"git apply -v - <<'{HEREDOC_DELIMITER}'\n{row['test_patch']}\n{HEREDOC_DELIMITER}",
         f": '{START_TEST_OUTPUT}'",
-        " ".join([spec["test_cmd"], *_test_directives(row)]),
+        " ".join([spec["test_cmd"], *map(shlex.quote, _test_directives(row))]),
         f": '{END_TEST_OUTPUT}'",
     ]
     commands += reset
@@ -129,6 +137,16 @@ def complete_row(row: dict) -> tuple[dict, list[str]]:
     needed = [c for c in CLASSIC_COLUMNS if not _has(row, c) and (c != "test_patch" or "eval_script" in todo)]
     if needed:
         raise DatasetError(f"{name}: cannot be completed without the column(s) {', '.join(needed)}")
+    try:  # the names reach paths and shells: the loader's own checks (atlas.names)
+        check_name(str(row["instance_id"]), "instance_id")
+        check_repo(str(row["repo"]))
+        check_commit(str(row["base_commit"]), "base_commit")
+        if _has(row, "environment_setup_commit"):
+            check_commit(str(row["environment_setup_commit"]), "environment_setup_commit")
+    except UnsafeName as e:
+        raise DatasetError(f"{name}: {e}") from None
+    if "eval_script" in todo and HEREDOC_DELIMITER in row["test_patch"]:
+        raise DatasetError(f"{name}: test_patch contains the here-document delimiter {HEREDOC_DELIMITER}")
     out, version = dict(row), str(row["version"])
     if "image" in todo:
         out["image"] = expected_image(row["instance_id"])
@@ -164,6 +182,32 @@ def convert_rows(rows: list[dict]) -> tuple[list[dict], dict[str, list[str]]]:
         shown = "\n".join(f"  {r}" for r in refused[:20]) + (f"\n  ... and {len(refused) - 20} more" if len(refused) > 20 else "")
         raise DatasetError(f"{len(refused)} of {len(rows)} row(s) cannot be completed, so nothing was written:\n{shown}")
     return done, filled
+
+
+def needs_completion(row: dict) -> bool:
+    return not all(_has(row, c) for c in DERIVED_COLUMNS)
+
+
+def complete_on_load(rows: list[dict]) -> tuple[list[dict], dict[str, list[str]], dict[str, str]]:
+    """What a loader does with classic rows: each row that lacks a derived column is completed as
+    `atlas dataset convert` completes it, and one that cannot be is left as it is, with the reason.
+
+    Returns (the rows, the columns derived per instance id, why a row could not be completed per id).
+    """
+    done, derived, failed = [], {}, {}
+    for row in rows:
+        if not needs_completion(row):
+            done.append(row)
+            continue
+        try:
+            out, todo = complete_row(row)
+        except DatasetError as e:
+            failed[str(row.get("instance_id"))] = str(e).split(": ", 1)[-1]
+            done.append(row)
+            continue
+        derived[out["instance_id"]] = todo
+        done.append(out)
+    return done, derived, failed
 
 
 def convert_file(source: str, out: Path, split: str = "test") -> dict[str, list[str]]:

@@ -1,11 +1,15 @@
 """Load SWE-bench instances from HuggingFace, a local file, or a swebench task repo.
 
 Every row is validated into an `Instance`; a malformed row stops the run with an
-error naming the instance and the field, before any container starts.
+error naming the instance and the field, before any container starts. The names a row
+gives are checked against safe shapes (atlas.names): an `instance_id` that is one path
+segment, a `repo` that is `owner/name`, commit ids that are hexadecimal, since they become
+folders of the run directory and arguments of git inside the container.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -14,15 +18,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator
 
 from atlas.config import DatasetConfig, RunSettings, parse_slice
-from atlas.errors import BadInput
+from atlas.dataset_convert import complete_on_load
+from atlas.errors import DatasetError
+from atlas.names import check_commit, check_name, check_repo
 
 BUNDLED_TASKS = Path(__file__).resolve().parent / "sample_tasks"
 # real SWE-bench rows shipped with ATLAS (their stand-in images: `atlas images build --dataset bundled-real`)
 BUNDLED_REAL = Path(__file__).resolve().parent / "standins" / "instances.jsonl"
-
-
-class DatasetError(BadInput):
-    """The dataset cannot be loaded or one of its rows is malformed."""
 
 
 class Instance(BaseModel):
@@ -41,14 +43,32 @@ class Instance(BaseModel):
     created_at: str = ""
     image: str = ""
     difficulty: str = ""
+    environment_setup_commit: str = ""
     FAIL_TO_PASS: list[str] = []
     PASS_TO_PASS: list[str] = []
     # the row as loaded, every column kept: grading needs columns the agent never reads
     _row: dict = PrivateAttr(default_factory=dict)
+    # columns completed on load (atlas.dataset_convert), or why the row could not be completed
+    _derived: list[str] = PrivateAttr(default_factory=list)
+    _incomplete: str = PrivateAttr(default="")
+    # the revision of the dataset the row came from: a HuggingFace commit, or the file's sha256
+    _revision: str | None = PrivateAttr(default=None)
 
     @property
     def row(self) -> dict:
         return self._row
+
+    @property
+    def derived(self) -> list[str]:
+        return self._derived
+
+    @property
+    def incomplete(self) -> str:
+        return self._incomplete
+
+    @property
+    def revision(self) -> str | None:
+        return self._revision
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
@@ -68,8 +88,28 @@ class Instance(BaseModel):
             raise ValueError("is empty")
         return value
 
+    @field_validator("instance_id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        return check_name(value, "instance_id")
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        return check_repo(value)
+
+    @field_validator("base_commit")
+    @classmethod
+    def _commit(cls, value: str) -> str:
+        return check_commit(value, "base_commit")
+
+    @field_validator("environment_setup_commit")
+    @classmethod
+    def _optional_commit(cls, value: str) -> str:
+        return value and check_commit(value, "environment_setup_commit")
+
     @field_validator("version", "patch", "test_patch", "hints_text", "created_at", "image", "difficulty",
-                     mode="before")
+                     "environment_setup_commit", mode="before")
     @classmethod
     def _optional_text(cls, value: Any) -> Any:
         # HuggingFace and parquet rows carry null for absent text, and numbers for versions
@@ -104,7 +144,7 @@ def _validate_rows(rows: list[dict], origin: str) -> list[Instance]:
             instance = Instance.model_validate(row)
         except ValidationError as e:
             problems = "; ".join(
-                f"field '{'.'.join(str(p) for p in err['loc'])}' {err['msg'].lower()}" for err in e.errors()
+                f"field '{'.'.join(str(p) for p in err['loc'])}' {err['msg'][:1].lower() + err['msg'][1:]}" for err in e.errors()
             )
             raise DatasetError(f"{origin}: instance {name}: {problems}") from None
         instance._row = dict(row)
@@ -147,20 +187,36 @@ def load_task_repo_rows(config: DatasetConfig) -> list[dict]:
     return [r for r in rows if r.get("split") == config.split]
 
 
-def _read_rows(config: DatasetConfig, path: str) -> list:
+def file_sha256(path: str) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _hub_revision(dataset: Any) -> str | None:
+    """The HuggingFace commit a hub dataset was read at: the 40-hex folder of its cache files, where present."""
+    for cache in getattr(dataset, "cache_files", None) or []:
+        for part in Path(cache.get("filename", "")).parts:
+            if re.fullmatch(r"[0-9a-f]{40}", part):
+                return part
+    return None
+
+
+def _read_rows(config: DatasetConfig, path: str) -> tuple[list, str | None]:
+    """The rows, and the dataset's revision where known (a file's sha256, a hub dataset's commit)."""
     if config.source == "task_repo":
-        return load_task_repo_rows(config)
+        return load_task_repo_rows(config), None
     if config.source == "file":
         if not Path(path).is_file():
             raise DatasetError(f"dataset file {path} does not exist")
         if not path.endswith((".json", ".jsonl", ".parquet")):
             raise DatasetError(f"dataset file {path} must end in .json, .jsonl or .parquet")
         if not path.endswith(".parquet"):
-            return _read_json_file(path)
+            return _read_json_file(path), file_sha256(path)
     from swebench.harness.utils import load_swebench_dataset
 
     try:
-        return [dict(r) for r in load_swebench_dataset(path, config.split)]
+        dataset = load_swebench_dataset(path, config.split)
+        local = Path(path) if Path(path).is_file() else Path(path) / f"{config.split}.parquet"
+        return [dict(r) for r in dataset], (file_sha256(str(local)) if local.is_file() else _hub_revision(dataset))
     except Exception as e:  # datasets raises many types for offline / unknown names
         raise DatasetError(
             f"could not load dataset {path!r} split {config.split!r}: {e}. "
@@ -170,12 +226,24 @@ def _read_rows(config: DatasetConfig, path: str) -> list:
 
 
 def load_instances(config: DatasetConfig) -> list[Instance]:
-    """All rows of the configured dataset and split, validated."""
+    """All rows of the configured dataset and split, validated, classic rows completed.
+
+    A row without image / log_parser / eval_type / eval_script (older Verified copies, Lite, full
+    SWE-bench exports) gets them as `atlas dataset convert` derives them; columns a row has are kept.
+    A row that cannot be completed is kept as it is, with the reason (atlas.gradable refuses it).
+    """
     path = resolve_path(config)
-    rows = _read_rows(config, path)
+    rows, revision = _read_rows(config, path)
     if not rows:
         raise DatasetError(f"{path} has no instances in split {config.split!r}")
-    return _validate_rows(rows, path)
+    instances = _validate_rows(rows, path)  # names checked before anything is derived from them
+    completed, derived, failed = complete_on_load([i.row for i in instances])
+    for instance, row in zip(instances, completed, strict=True):
+        instance._row, instance._revision = row, revision
+        instance._derived = derived.get(instance.instance_id, [])
+        instance._incomplete = failed.get(instance.instance_id, "")
+        instance.image = instance.image or row.get("image") or ""
+    return instances
 
 
 def select(instances: list[Instance], run: RunSettings) -> list[Instance]:

@@ -6,7 +6,8 @@ columns it needs straight out of the row (a classic row without `image` ends in 
 list, `required_columns` asks the installed harness: it runs `make_test_spec` on a row that
 records every column it is asked for. The values it then uses by name are checked too: the
 log parser must be one the harness has, the eval type one it knows, and the eval script must
-bracket its test output with the markers grading reads.
+bracket its test output with the markers grading reads. Classic rows reach here completed
+(atlas.datasets); one that could not be completed is named with the reason.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from functools import cache
 
 from atlas.datasets import DatasetError, Instance
 
-CONVERT_HINT = ("complete classic SWE-bench rows with `atlas dataset convert IN.jsonl OUT.jsonl` and run "
-                "with dataset=file dataset.path=OUT.jsonl")
+CONVERT_HINT = ("classic rows are completed on load where ATLAS knows the repository and version "
+                "(atlas/data/swebench_eval_specs.json); give the rows named above their own "
+                "image, log_parser, eval_type and eval_script columns, or drop them from the selection")
 
 
 class _Recorder(dict):
@@ -81,7 +83,8 @@ def problems(row: dict) -> list[str]:
 
 def check_gradable(instances: Iterable[Instance], origin: str) -> None:
     """Raise a DatasetError naming every row the installed harness cannot grade, and why."""
-    bad = [(i.instance_id, found) for i in instances if (found := problems(i.row))]
+    bad = [(i.instance_id, found + ([f"not completed on load: {i.incomplete}"] if i.incomplete else []))
+           for i in instances if (found := problems(i.row))]
     if not bad:
         return
     lines = [f"  {iid}: {'; '.join(found)}" for iid, found in bad[:20]]

@@ -33,6 +33,7 @@ import yaml
 
 from atlas.datasets import DatasetError, Instance
 from atlas.environments.docker import EnvError
+from atlas.errors import BadInput
 from atlas.images import BASE_PACKAGES, build_base_image, image_exists
 
 STANDINS = Path(__file__).resolve().parent / "standins"
@@ -62,8 +63,8 @@ WORKDIR /testbed
 """
 
 
-class MirrorMissing(EnvError):
-    """No local git mirror holds the repository an image needs."""
+class MirrorMissing(BadInput):
+    """No local git mirror holds the repository an image needs: set-up the user does (exit 2), not a failure."""
 
 
 def mirror_dirs() -> list[Path]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from atlas.errors import BadInput
+from atlas.names import safe_join
 from atlas.records import InstanceResult, Prediction
 from atlas.redaction import redact_text
 
@@ -76,7 +77,8 @@ class RunDir:
             yield
 
     def instance_dir(self, instance_id: str) -> Path:
-        return self.instances / instance_id
+        """The folder of one instance: only a safe name, never a path that leaves `instances/`."""
+        return safe_join(self.instances, instance_id)
 
     def read_result(self, instance_id: str) -> InstanceResult | None:
         path = self.instance_dir(instance_id) / "status.json"

@@ -24,6 +24,7 @@ from typing import Callable
 
 from atlas.best_of import CANDIDATES_DIR, solve_best_of
 from atlas.config import AtlasConfig, validate
+from atlas.dataset_record import dataset_record
 from atlas.datasets import Instance, load_instances, resolve_path, select
 from atlas.environments import DockerEnvironment, EnvError, ImageMissing, docker_client
 from atlas.environments.docker import remove_labeled
@@ -236,6 +237,7 @@ def _start_manifest(session: Session, instances: list[Instance], swept: int) -> 
     manifest = open_manifest(session.run_dir, config, {
         "run_dir": str(session.run_dir.path),
         "dataset": {**config.dataset.model_dump(), "resolved_path": resolve_path(config.dataset),
+                    **dataset_record(instances),  # its revision, and the columns derived on load
                     "instance_count": len(instances), "instance_ids": [i.instance_id for i in instances],
                     "instances": {i.instance_id: {"repo": i.repo, "difficulty": i.difficulty} for i in instances}},
         "model": session.model.describe(),

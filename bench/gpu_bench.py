@@ -108,7 +108,7 @@ def require_full_atlas() -> None:
         import atlas
         raise SystemExit(f"atlas is imported from {Path(atlas.__file__).parent}, a checkout without atlas.agents. Install "
                          "ATLAS (pip install -e ., or its wheel with --target DIR on PYTHONPATH) and run the bench with "
-                         "`python3 -P -m bench.gpu_bench` so the checkout's atlas/ folder does not shadow it")
+                         "`python3 -P -m bench.gpu_bench` so the checkout's atlas/ folder does not shadow it") from None
 
 
 def main(argv: list[str] | None = None) -> None:

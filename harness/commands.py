@@ -18,18 +18,10 @@ from atlas.harness.compare import Comparison, compare, comparison_json, print_co
 from atlas.harness.html import compare_page, report_page
 from atlas.harness.methodology import card_markdown, differences
 from atlas.harness.repeats import RepeatsReport, analyze
-from atlas.harness.report import (
-    REPORT_HTML,
-    REPORT_JSON,
-    METHODOLOGY_MD,
-    ReportError,
-    RunReport,
-    Side,
-    build_report,
-    load_path,
-    print_warnings,
-    report_json,
-)
+from atlas.harness.console import print_warnings
+from atlas.harness.methodology import Item
+from atlas.harness.report import RunReport, build_report
+from atlas.harness.sides import ReportError, Side, load_path
 from atlas.harness.table import TableData, to_rich
 from atlas.harness.tables import (
     breakdown_table,
@@ -42,6 +34,14 @@ from atlas.harness.tables import (
 )
 from atlas.harness.viewer import VIEWER_DIR, gold_patches, hrefs, write_viewers
 from atlas.rundir import atomic_write_text
+
+
+
+REPORT_JSON, REPORT_HTML, METHODOLOGY_MD = "report.json", "report.html", "methodology.md"
+
+
+def report_json(report: RunReport, card: list[Item]) -> str:
+    return json.dumps({"report": asdict(report), "methodology": [asdict(i) for i in card]}, indent=2) + "\n"
 
 
 def _instances(sides: list[Side], page: Path, folder_of: Callable[[int, Side], Path], ids: list[str],

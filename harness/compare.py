@@ -21,25 +21,21 @@ from itertools import combinations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
+from rich.text import Text
 
 from atlas.harness import budget, stats
 from atlas.harness.methodology import Item, differences
-from atlas.harness.published import Check, published_side, verdict
-from atlas.harness.report import (
-    ReportError,
-    RunReport,
-    Side,
-    adopt_universe,
-    build_report,
-    load_path,
-    print_warnings,
-    unique_labels,
-)
+from atlas.harness.published import Check, published_side, rate_check, verdict
+from atlas.harness.console import print_warnings
+from atlas.harness.report import RunReport, build_report
+from atlas.harness.sides import ReportError, Side, adopt_universe, load_path, unique_labels
 from atlas.harness.table import to_rich
 from atlas.harness.tables import budget_table, pairs_table, status_table, summary_table
 
 SHOWN_IDS = 5  # instance ids named in a warning before "..."
+CONSOLE_IDS = 10  # discordant ids printed per line on the console (--json and --html keep them all)
 
 
 @dataclass
@@ -152,10 +148,11 @@ def compare(paths: list[Path], seed: int = stats.SEED, resamples: int = stats.RE
     by_label = {a["label"]: a for a in arms}
     pairs = [pair(a, b, shared, seed, resamples) for a, b in combinations(sides, 2)]
     verdicts = [Verdict(r.label, p.label, *verdict(r, p)) for r in runs for p in sides if p.kind == "published"]
+    contradictions = [c.words for s in sides if (c := rate_check(s)) is not None and c.state == "differs"]
     return Comparison(
         title="ATLAS compare: " + " vs ".join(s.label for s in sides), shared=shared, reports=reports,
         pairs=pairs,
-        warnings=instance_set_warning(runs, shared_set) + differing, unknowns=unknowns,
+        warnings=contradictions + instance_set_warning(runs, shared_set) + differing, unknowns=unknowns,
         notes=complete_side_notes(runs, complete, shared_set)
         + [f"{r.label}: {w}" for r in reports for w in r.warnings
            if not (r.label in {c.label for c in complete} and "universe" in w)],
@@ -170,18 +167,18 @@ CHECK_MARKS = {"same": "[green]same[/]", "differs": "[bold red]DIFFERS[/]", "unk
 
 def print_verdicts(comparison: Comparison, console: Console) -> None:
     for v in comparison.verdicts:
-        lines = [f"{CHECK_MARKS[c.state]}  {c.words}" for c in v.checks]
-        console.print(Panel("\n".join(lines), title=f"comparability verdict: {v.run} vs {v.published}: "
-                            f"{v.overall.upper()}", style=VERDICT_STYLES[v.overall], title_align="left"))
+        lines = [f"{CHECK_MARKS[c.state]}  {escape(c.words)}" for c in v.checks]
+        console.print(Panel("\n".join(lines), title=escape(f"comparability verdict: {v.run} vs {v.published}: "
+                                                            f"{v.overall.upper()}"), style=VERDICT_STYLES[v.overall], title_align="left"))
 
 
 def print_comparison(comparison: Comparison, console: Console) -> None:
     c = comparison
     if c.warnings:
-        console.print(Panel("\n".join(f"• {w}" for w in c.warnings), title="NOT COMPARABLE", style="bold red"))
+        console.print(Panel("\n".join(f"• {escape(w)}" for w in c.warnings), title="NOT COMPARABLE", style="bold red"))
     print_warnings(console, c.unknowns)
     for note in c.notes:
-        console.print(f"[cyan]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(Text.assemble(("note:", "cyan"), " ", note), highlight=False, soft_wrap=True)
     print_verdicts(c, console)
     console.print(to_rich(summary_table(c.reports, f"side by side on the {len(c.shared)} shared instance(s)")))
     console.print(to_rich(status_table(c.reports)))
@@ -192,7 +189,15 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     for p in c.pairs:
         for winner, ids in ((p.first, p.only_first), (p.second, p.only_second)):
             console.print(f"resolved only by {winner} (vs {p.second if winner == p.first else p.first}): "
-                          f"{len(ids)}" + (f": {', '.join(ids)}" if ids else ""), highlight=False, soft_wrap=True)
+                          f"{len(ids)}" + (f": {shown_ids(ids)}" if ids else ""),
+                          highlight=False, soft_wrap=True, markup=False)
+
+
+def shown_ids(ids: list[str], limit: int = CONSOLE_IDS) -> str:
+    """The first `limit` ids, then how many more and where the full list is."""
+    if len(ids) <= limit:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:limit])}, ... and {len(ids) - limit} more (every id: --json or --html)"
 
 
 def comparison_json(comparison: Comparison) -> str:

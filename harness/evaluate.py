@@ -5,6 +5,10 @@ The harness writes its logs under the current directory, so it runs inside
 whose recorded patch differs from the current prediction (an instance that was re-run)
 is discarded first, because the harness would otherwise reuse it.
 
+The harness grades the rows as ATLAS loaded them: classic rows completed on load
+(atlas.datasets) are written to `<run dir>/evaluation/rows.jsonl` and graded from there, so
+the harness never sees a row without its image, log parser, eval type and eval script.
+
 Infrastructure failures are never scores: an instance that ended in an infrastructure
 status (image missing, environment, model server) is not graded at all (outcome
 `infra_error`, not `empty_patch`), and a harness that could not grade a prediction gives
@@ -26,10 +30,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from atlas.config import DatasetConfig, HarnessConfig
-from atlas.datasets import resolve_path
+from atlas.datasets import load_instances, resolve_path
 from atlas.rundir import RunDir, atomic_write_text
 
 RESULTS_FILE = "results.json"
+GRADED_ROWS = "rows.jsonl"  # in evaluation/: the rows the harness grades, as loaded and completed
 
 
 # outcomes that are failures of the machinery, not of the prediction: kept out of the resolved rate
@@ -79,6 +84,19 @@ def _infra_status(run_dir: RunDir, instance_id: str) -> bool:
     return result is not None and result.status.is_infra_error
 
 
+def graded_rows(run_dir: RunDir, dataset: DatasetConfig, instance_ids: list[str]) -> str:
+    """The dataset the harness reads: the loaded (completed) rows of `instance_ids` (every prediction's),
+    written to the run's evaluation/ folder; a task repo is read by the harness itself."""
+    if dataset.source == "task_repo":
+        return resolve_path(dataset)
+    wanted = set(instance_ids)
+    rows = [i.row for i in load_instances(dataset) if i.instance_id in wanted]
+    path = run_dir.evaluation / GRADED_ROWS
+    # shapes=False: a row's text (patches, scripts) is graded byte for byte, like a patch
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), shapes=False)
+    return str(path)
+
+
 def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig) -> dict[str, Verdict]:
     """Grade every prediction of the run; write and return the verdicts."""
     from swebench.harness.run_evaluation import main as run_evaluation
@@ -94,10 +112,12 @@ def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig
     path = resolve_path(dataset)
     run_dir.evaluation.mkdir(parents=True, exist_ok=True)
     if graded:
+        # every prediction's row: the harness checks that each id in preds.jsonl is in the dataset
+        rows = graded_rows(run_dir, dataset, [p["instance_id"] for p in predictions])
         with contextlib.chdir(run_dir.evaluation):
             try:
                 run_evaluation(
-                    dataset_name=path, split=dataset.split, instance_ids=[p["instance_id"] for p in graded],
+                    dataset_name=rows, split=dataset.split, instance_ids=[p["instance_id"] for p in graded],
                     predictions_path=str(run_dir.predictions), max_workers=harness.workers, open_file_limit=4096,
                     run_id=harness.run_id, timeout=harness.timeout, rewrite_reports=False, modal=False,
                     report_dir=".", task_repo=path if dataset.source == "task_repo" else None,

@@ -80,11 +80,12 @@ def rate_figure(rates: list[Rate], title: str) -> Figure:
 
 
 def cost_figure(reports: list[RunReport]) -> Figure:
-    """Resolved rate (%, Wilson 95% CI) against dollars spent; sides with unknown cost are left out and named."""
+    """Resolved rate (%, Wilson 95% CI) against dollars spent; sides with unknown cost or no scored
+    instance (every one an infrastructure failure: no rate) are left out and named."""
     figure = _figure(3.6)
     ax = figure.add_subplot()
     for index, report in enumerate(reports):
-        if report.totals.cost_usd is None:
+        if report.totals.cost_usd is None or report.overall.rate is None:
             continue
         ax.errorbar([report.totals.cost_usd], [100 * (report.overall.rate or 0)], yerr=_errors([report.overall]),
                     fmt="o", capsize=5, markersize=8, color=COLORS[index % len(COLORS)], label=report.label)
@@ -94,7 +95,9 @@ def cost_figure(reports: list[RunReport]) -> Figure:
     ax.set_xlabel("cost (USD) over these instances")
     ax.set_ylabel("resolved (%)")
     unknown = [r.label for r in reports if r.totals.cost_usd is None]
-    ax.set_title("cost vs resolved rate" + (f" (cost unknown: {', '.join(unknown)})" if unknown else ""), loc="left")
+    unscored = [r.label for r in reports if r.overall.rate is None]
+    ax.set_title("cost vs resolved rate" + (f" (cost unknown: {', '.join(unknown)})" if unknown else "")
+                 + (f" (nothing scored: {', '.join(unscored)})" if unscored else ""), loc="left")
     ax.grid(alpha=0.3)
     return figure
 

@@ -9,6 +9,10 @@
 - SOURCE a folder in the experiments-repo layout (results/results.json, metadata.yaml),
   ENTRY, if given, a path below it (`evaluation/verified/20250101_x`).
 
+A leaderboard entry's headline rate is set beside the rate of its own per-instance results;
+where they differ by more than RATE_TOLERANCE points the entry contradicts itself, and the
+verdict for any pair with it is NOT COMPARABLE, naming both numbers.
+
 Every published side carries what its source says about how it was made (board, dataset,
 mini-swe-agent version, protocol); `verdict` sets that against the run's own record, fact
 by fact -- dataset and its revision, grading harness, scaffold and protocol version, step
@@ -25,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas.harness.methodology import Item, lookup, published_card, show
-from atlas.harness.report import ReportError, Side, is_run_dir, load_published, published_results_file
+from atlas.harness.sides import ReportError, Side, is_run_dir, load_published, published_results_file
 
 # the dataset each leaderboard is scored on (path and split as ATLAS's dataset configs name them)
 BOARD_DATASETS = {
@@ -36,6 +40,8 @@ BOARD_DATASETS = {
     "multimodal": ("SWE-bench/SWE-bench_Multimodal", "test"),
 }
 FETCH_TIMEOUT_S = 60
+# points by which an entry's headline may differ from its per-instance results (rounding) before it contradicts them
+RATE_TOLERANCE = 0.5
 # `--published leaderboard:ENTRY`: the live file (needs network; pin a local copy for reproducible reports)
 LEADERBOARD_URL = "https://raw.githubusercontent.com/SWE-bench/swe-bench.github.io/master/data/leaderboards.json"
 
@@ -116,6 +122,7 @@ def entry_card(board: str, entry: dict[str, Any], source: str) -> list[Item]:
             Item("Published result", "entry", show(entry.get("name"))),
             Item("Published result", "folder", show(entry.get("folder"))),
             Item("Published result", "published rate", f"{entry['resolved']}%" if "resolved" in entry else None),
+            Item("Published result", "per-instance rate", _listed_rate(entry.get("per_instance_details"))),
             Item("Published result", "date", show(entry.get("date"))),
             Item("Published result", "mini-swe-agent version", show(version) if version else None),
             Item("Published result", "tags", show(entry.get("tags"))),
@@ -124,6 +131,36 @@ def entry_card(board: str, entry: dict[str, Any], source: str) -> list[Item]:
     for item in unknown:
         item.value = known.get((item.section, item.name), item.value)
     return card + unknown
+
+
+def _listed_rate(details: Any) -> str | None:
+    if not isinstance(details, dict) or not details:
+        return None
+    resolved = sum(bool((v or {}).get("resolved")) for v in details.values())
+    return f"{100 * resolved / len(details):.1f}% ({resolved}/{len(details)} resolved)"
+
+
+def rate_check(side: Side) -> Check | None:
+    """A published side's headline rate beside the rate of the per-instance results it lists (None: no headline).
+
+    `differs` when they are more than RATE_TOLERANCE points apart: which of the two is the entry's
+    result is then unknown, so nothing paired with it is comparable.
+    """
+    headline = _item(side.card, "Published result", "published rate")
+    if side.kind != "published" or not side.complete or not side.published or headline is None:
+        return None
+    try:
+        stated = float(headline.rstrip("%"))
+    except ValueError:
+        return Check("headline vs per-instance rate", "unknown", f"headline rate {headline!r} is not a number")
+    resolved = sum(v == "resolved" for v in side.published.values())
+    listed = 100 * resolved / len(side.published)
+    numbers = f"headline {stated:g}%, per-instance results {resolved}/{len(side.published)} resolved = {listed:.1f}%"
+    if abs(stated - listed) > RATE_TOLERANCE:
+        return Check("headline vs per-instance rate", "differs",
+                     f"{side.label} contradicts itself: {numbers} ({abs(stated - listed):.1f} points apart); "
+                     "which number is the entry's result is unknown, so a pair with it is NOT COMPARABLE")
+    return Check("headline vs per-instance rate", "same", f"headline vs per-instance rate: agree ({numbers})")
 
 
 def leaderboard_side(source: str, query: str) -> Side:
@@ -204,6 +241,9 @@ def verdict(run: Side, other: Side) -> tuple[str, list[Check]]:
     ]
     if run_mini and entry_version:
         checks[4].words += f" (exact versions: {run.label}: {run_mini}; {other.label}: {entry_version})"
+    rates = rate_check(other)
+    if rates is not None:
+        checks.insert(0, rates)
     states = {c.state for c in checks}
     overall = ("not comparable" if "differs" in states else
                "comparable as far as recorded" if "unknown" in states else "comparable")

@@ -11,20 +11,58 @@ from typing import Any, Callable
 from atlas.records import Status
 from atlas.harness.power import Design, detectable_difference, instances_needed
 from atlas.harness.repeats import RepeatsReport
-from atlas.harness.report import (
-    InstanceRow,
-    RunReport,
-    Side,
-    bootstrap_caption,
-    gpu_hours_text,
-    per_resolved,
-    totals_rows,
-)
+from atlas.harness.report import RunReport, Totals
+from atlas.harness.sides import InstanceRow, Side
 from atlas.harness.methodology import NOT_RECORDED, Item
 from atlas.harness.table import Link, Styled, TableData, dollars, interval, number, percent
 
 SUMMARY_COLUMNS = ["run", "instances", "resolved", "rate", "Wilson 95% CI", "bootstrap 95% CI", "infra", "cost",
                    "$/resolved", "tokens/resolved", "instance-h", "GPU-h"]
+
+
+
+# ---------------------------------------------------------------- words and figures of a report
+
+
+def gpu_hours_text(totals: Totals) -> str:
+    """GPU hours, "n/a" for a model on no local GPU, "unknown" where not recorded."""
+    if totals.gpu_hours is None:
+        return "n/a" if totals.gpu_hours_basis.startswith("not applicable") else "unknown"
+    return number(totals.gpu_hours, 3)
+
+
+def per_resolved(report: RunReport, value: float | None, money: bool) -> str:
+    """A per-resolved-issue figure; "none resolved" where the denominator is 0."""
+    if report.overall.resolved == 0:
+        return "none resolved"
+    return dollars(value) if money else number(value)
+
+
+def bootstrap_caption(reports: list[RunReport]) -> str | None:
+    """A note when a bootstrap interval collapses to a point (a rate of 0% or 100%): Wilson is the one to read."""
+    if any(r.overall.bootstrap and r.overall.bootstrap[0] == r.overall.bootstrap[1] for r in reports):
+        return "a bootstrap interval collapses to a point at 0% or 100% resolved; read the Wilson interval there"
+    return None
+
+
+def totals_rows(report: RunReport) -> list[tuple[str, str]]:
+    t = report.totals
+    estimated = " (estimated)" if t.tokens_estimated else ""
+    return [
+        ("prompt tokens" + estimated, number(t.prompt_tokens)),
+        ("cached prompt tokens", number(t.cached_prompt_tokens)),
+        ("completion tokens" + estimated, number(t.completion_tokens)),
+        ("instance-hours (sum of per-instance wall clock)", number(t.instance_hours, 3)),
+        ("elapsed hours (sessions, start to finish)", number(t.elapsed_hours, 3)),
+        ("GPU hours", gpu_hours_text(t)),
+        ("GPU hours counted from", t.gpu_hours_basis),
+        ("cost", dollars(t.cost_usd)),
+        ("cost counted from", t.cost_basis),
+        ("cost per resolved issue", per_resolved(report, t.cost_per_resolved, True)),
+        ("tokens per resolved issue", per_resolved(report, t.tokens_per_resolved, False)),
+        ("patch-apply failures", str(report.patch_apply_failures)),
+        ("bootstrap", f"{report.bootstrap['resamples']:,} resamples over instances, seed {report.bootstrap['seed']}"),
+    ]
 
 
 def summary_table(reports: list[RunReport], title: str) -> TableData:

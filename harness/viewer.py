@@ -16,9 +16,10 @@ from atlas.best_of import CANDIDATES_DIR, SELECTION_FILE
 from atlas.config import DatasetConfig
 from atlas.datasets import load_instances
 from atlas.harness.html import trajectory_page
-from atlas.harness.report import Side
+from atlas.harness.sides import Side
 from atlas.harness.table import TableData
 from atlas.harness.tables import INSTANCE_FIELDS
+from atlas.names import safe_join
 from atlas.rundir import atomic_write_text
 
 VIEWER_DIR = "viewer"
@@ -81,13 +82,14 @@ def write_viewers(side: Side, out: Path, back: Path, gold: tuple[dict[str, str],
     pages = {}
     golds, gold_missing = gold
     for instance_id, row in sorted(side.rows.items()):
-        folder = side.folder / "instances" / instance_id
+        # ids come from the run's manifest: joined only as checked names, never a path out of the run
+        folder = safe_join(side.folder / "instances", instance_id)
         trajectory, selection = _files(folder)
         patch_file = folder / "patch.diff"
         facts = TableData("", ["instance", instance_id],
                           [[["run", side.label], ["repo", row.repo], *[[name, get(row)] for name, get in INSTANCE_FIELDS],
                             ["grading outcome", row.outcome]]], css="card")
-        page = out / f"{instance_id}.html"
+        page = safe_join(out, f"{instance_id}.html")
         atomic_write_text(page, trajectory_page(
             f"{side.label}: {instance_id}", os.path.relpath(back, out), facts,
             steps(read_lines(trajectory)) if trajectory.is_file() else [],

@@ -125,3 +125,36 @@ def test_selection_by_ids_regex_and_slice(tmp_path):
         select(instances, RunSettings(name="r", instance_ids=["acme__widgets-99"]))
     with pytest.raises(DatasetError, match="matches nothing"):
         select(instances, RunSettings(name="r", instance_regex="zzz"))
+
+
+def test_classic_rows_are_completed_on_load_and_the_record_says_how(tmp_path):
+    """Rows with only SWE-bench's published columns load as `atlas dataset convert` would write them."""
+    import hashlib
+
+    from atlas.dataset_convert import SPECS_FILE
+    from atlas.dataset_record import dataset_record
+    from atlas.datasets import BUNDLED_REAL
+    from tests.conftest import read_jsonl
+
+    classic = read_jsonl(BUNDLED_REAL.with_name("rows.classic.jsonl"))
+    classic[0]["image"] = "example.org/mine:1"  # a column the row has is kept
+    path = write_jsonl(tmp_path / "classic.jsonl", classic)
+    instances = load_instances(file_dataset(path))
+    converted = {r["instance_id"]: r for r in read_jsonl(BUNDLED_REAL)}
+    for instance in instances:
+        expected = converted[instance.instance_id]
+        if instance is instances[0]:
+            expected = {**expected, "image": "example.org/mine:1"}
+        assert instance.row == expected
+    assert instances[0].derived == ["log_parser", "eval_type", "eval_script"]
+    assert instances[0].image_name() == "example.org/mine:1"
+    assert all(i.derived == ["image", "log_parser", "eval_type", "eval_script"] for i in instances[1:])
+    record = dataset_record(instances)
+    assert record["revision"] == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    n = len(classic)
+    assert record["derived"]["rows"] == n
+    assert record["derived"]["columns"] == {"eval_script": n, "eval_type": n, "image": n - 1, "log_parser": n}
+    assert record["derived"]["spec_table_sha256"] == hashlib.sha256(SPECS_FILE.read_bytes()).hexdigest()
+    # complete rows are left as they are, and nothing is recorded as derived
+    complete = load_instances(file_dataset(BUNDLED_REAL))
+    assert [i.row for i in complete] == list(converted.values()) and "derived" not in dataset_record(complete)

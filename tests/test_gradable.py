@@ -59,16 +59,21 @@ def test_bundled_samples_and_real_rows_are_gradable():
 
 
 def test_check_gradable_names_instances_columns_and_fix(tmp_path):
+    """Classic rows are completed on load; one whose version has no known test command is named, with why."""
+    rows = classic_rows()
+    rows[0] = {**rows[0], "version": "0.1"}
     path = tmp_path / "classic.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in classic_rows()))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     instances = load_instances(DatasetConfig(name="f", source="file", path=str(path)))
+    assert [bool(i.derived) for i in instances] == [False] + [True] * (len(rows) - 1)
     with pytest.raises(DatasetError) as caught:
         check_gradable(instances, str(path))
-    message = str(caught.value)
-    for row in classic_rows():
-        assert row["instance_id"] in message
-    assert "image, eval_script, log_parser, eval_type" in message
-    assert "atlas dataset convert" in message
+    message = " ".join(str(caught.value).split())
+    assert "1 selected instance(s) cannot be graded" in message
+    assert ("marshmallow-code__marshmallow-1343: missing columns: image, eval_script, log_parser, eval_type; "
+            "not completed on load: no test command is known for marshmallow-code/marshmallow version '0.1'") in message
+    assert "atlas/data/swebench_eval_specs.json" in message
+    check_gradable(instances[1:], str(path))  # the completed rows pass
 
 
 def test_convert_builds_the_official_eval_script():
@@ -116,15 +121,16 @@ def test_convert_refuses_rows_it_cannot_complete(tmp_path):
     assert atlas("dataset", "convert", str(CLASSIC), str(BUNDLED_REAL)).returncode == 2  # never overwrites
 
 
-def test_run_refuses_classic_rows_before_any_container(tmp_path, docker_client):
+def test_run_refuses_rows_it_cannot_complete_before_any_container(tmp_path, docker_client):
     source = tmp_path / "classic.jsonl"
-    source.write_text("".join(json.dumps(r) + "\n" for r in classic_rows()))
+    rows = [{**r, "repo": "example/unknown"} if n == 1 else r for n, r in enumerate(classic_rows())]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     done = atlas("run", "dataset=file", f"dataset.path={source}", "model=gold", f"run.root={tmp_path}", "run.name=classic")
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     err = " ".join(done.stderr.split())
-    assert "cannot be graded by the installed harness" in err
-    assert "marshmallow-code__marshmallow-1343: missing columns: image, eval_script, log_parser, eval_type" in err
-    assert "atlas dataset convert" in err
+    assert "1 selected instance(s) cannot be graded by the installed harness" in err
+    assert ("pylint-dev__astroid-1196: missing columns: image, eval_script, log_parser, eval_type; not completed on "
+            "load: the installed harness has no log parser for repository example/unknown") in err
     run_dir = tmp_path / "classic"
     assert not (run_dir / "instances").exists() and not (run_dir / "preds.jsonl").exists()
     assert labeled_containers(docker_client, run_dir) == []

@@ -38,7 +38,7 @@ def cleanup(docker_client):
 
 
 def test_names_follow_the_configured_registry():
-    instance = Instance(instance_id="django__django-11099", repo="django/django", base_commit="abc",
+    instance = Instance(instance_id="django__django-11099", repo="django/django", base_commit="abc1234",
                         problem_statement="x")
     official = image_ref(instance, ImagesConfig())
     assert official.local == official.source == "swebench/sweb.eval.x86_64.django_1776_django-11099:latest"

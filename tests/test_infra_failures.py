@@ -144,6 +144,10 @@ def test_a_harness_that_fails_leaves_eval_error_not_a_crash(tmp_path, monkeypatc
         raise docker.errors.NotFound("No such container: c8b31cf28156")
 
     monkeypatch.setattr(harness, "main", engine_fails)
+    # the rows the harness is handed (evaluation/rows.jsonl) come from the dataset file
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(
+        {"instance_id": i, "repo": "acme/widgets", "base_commit": "a" * 40, "problem_statement": "p"}) + "\n"
+        for i in (graded, broken)))
     verdicts = evaluate_run(run_dir, DatasetConfig(name="f", source="file", path=str(tmp_path / "rows.jsonl")),
                             HarnessConfig())
     assert calls == [[graded]]  # the image_missing instance is never handed to the harness

@@ -116,7 +116,7 @@ def test_every_preset_and_card_is_planned_and_nothing_unfit_was_promised():
     older = RESULTS.parent / "2026-11-25-h100" / "kv-devstral-small-32.log"  # FP8 Devstral, started on 32 GiB
     loaded["devstral-small"] = parse_log(older.read_text())["weights_gib"]
     assert set(loaded) == set(PRESETS)
-    for (preset, card), row in table.items():
+    for preset, card in table:
         ours = plan(arch(preset), GpuConfig(vram_gb=card))
         per_token = ours.kv_bytes_per_token
         room_tokens = (card * 0.9 - loaded[preset] - ours.overhead_gib) * 2**30 / per_token

@@ -21,6 +21,7 @@ from atlas.config import DatasetConfig
 from atlas.datasets import BUNDLED_REAL, load_instances
 from tests.conftest import atlas, read_jsonl
 
+CLASSIC = BUNDLED_REAL.with_name("rows.classic.jsonl")  # the same rows as SWE-bench publishes them
 # the bundled rows taken from SWE-bench Verified (the others are from the full set and Lite dev)
 VERIFIED = {"pallets__flask-5014": "pallets/flask", "pytest-dev__pytest-5809": "pytest-dev/pytest"}
 
@@ -144,11 +145,39 @@ def test_atlas_evaluate_refuses_rows_that_became_ungradable(real_instances, tmp_
     done = atlas("run", "dataset=file", f"dataset.path={rows}", "model=empty", "run.evaluate=false",
                  f"run.root={tmp_path}", "run.name=later", "run.instance_regex=marshmallow")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    classic = [json.loads(line) for line in BUNDLED_REAL.with_name("rows.classic.jsonl").read_text().splitlines()]
-    rows.write_text("".join(json.dumps(r) + "\n" for r in classic))
+    # classic rows are completed on load, except one whose version has no known test command
+    classic = [json.loads(line) for line in CLASSIC.read_text().splitlines()]
+    rows.write_text("".join(json.dumps({**r, "version": "0.1"}) + "\n" for r in classic))
     done = atlas("evaluate", str(tmp_path / "later"))
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     err = " ".join(done.stderr.split())
     assert "marshmallow-code__marshmallow-1343: missing columns: image, eval_script, log_parser, eval_type" in err
+    assert "no test command is known for marshmallow-code/marshmallow version '0.1'" in err
     assert "pylint-dev__astroid" not in err  # only the run's own instances are checked
     assert not (tmp_path / "later" / "evaluation").exists()
+
+
+def test_a_classic_row_runs_and_resolves_with_no_manual_step(real_instances, tmp_path):
+    """A Verified instance in SWE-bench's published columns only: completed on load, run with the gold
+    patch, graded by the harness, resolved; the manifest records what was derived and from what."""
+    from atlas.dataset_record import specs_sha256
+    from atlas.datasets import file_sha256
+
+    [row] = [r for r in read_jsonl(CLASSIC) if r["instance_id"] == "pytest-dev__pytest-5809"]
+    assert not {"image", "log_parser", "eval_type", "eval_script"} & set(row)
+    rows = tmp_path / "classic.jsonl"
+    rows.write_text(json.dumps(row) + "\n")
+    done = atlas("run", "dataset=file", f"dataset.path={rows}", "model=gold", f"run.root={tmp_path}",
+                 "run.name=classic", timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert verdicts(tmp_path / "classic") == {row["instance_id"]: {"resolved": True, "outcome": "resolved"}}
+    dataset = json.loads((tmp_path / "classic" / "manifest.json").read_text())["dataset"]
+    assert dataset["revision"] == file_sha256(str(rows))
+    derived = dataset["derived"]
+    assert derived["rows"] == 1 and derived["instance_ids"] == [row["instance_id"]]
+    assert derived["columns"] == {"eval_script": 1, "eval_type": 1, "image": 1, "log_parser": 1}
+    assert derived["spec_table"] == "atlas/data/swebench_eval_specs.json"
+    assert derived["spec_table_sha256"] == specs_sha256()
+    # the harness graded the completed row: the one `atlas dataset convert` writes
+    [graded] = read_jsonl(tmp_path / "classic" / "evaluation" / "rows.jsonl")
+    assert graded == next(r for r in read_jsonl(BUNDLED_REAL) if r["instance_id"] == row["instance_id"])

@@ -105,7 +105,7 @@ def test_a_grown_history_never_costs_more_than_its_bound():
     for trial in range(40):
         tools = TOOLS if trial % 2 else None
         messages = [{"role": "system", "content": "You fix bugs."}, {"role": "user", "content": f"Issue {trial}"}]
-        bound, exact = GrowthBound(), lambda m: len(tokenizer.encode(chatml(m, tools)).ids)
+        bound, exact = GrowthBound(), lambda m, tools=tools: len(tokenizer.encode(chatml(m, tools)).ids)
         bound.remember(messages, tools, exact(messages))
         for _ in range(rng.randrange(1, 6)):
             text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 40)))

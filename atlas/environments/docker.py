@@ -9,6 +9,7 @@ next process to open the run removes the strays).
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 import uuid
@@ -153,9 +154,10 @@ class DockerEnvironment:
     def diff(self, base_commit: str) -> str:
         """Everything the agent changed, new files included, as a patch against `base_commit`.
 
-        Read without truncation: a cut diff would be a corrupt prediction.
+        Read without truncation: a cut diff would be a corrupt prediction. The commit is quoted:
+        it comes from a dataset row, and reaches bash only as one argument of git.
         """
-        command = f"git add -A && git -c core.fileMode=false diff --cached --no-color {base_commit}"
+        command = f"git add -A && git -c core.fileMode=false diff --cached --no-color {shlex.quote(base_commit)} --"
         output, exit_code = self._exec_with_deadline(["bash", "-lc", command], 300)
         text = output.decode("utf-8", errors="replace")
         if exit_code != 0:
