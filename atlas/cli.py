@@ -239,10 +239,15 @@ def clean_command(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     from atlas.console_redaction import redact_console
     from atlas.redaction import learn_environment
+    from atlas.stopping import exit_at_once_when_interrupted
 
     learn_environment()  # inherited secret-named variables (ANTHROPIC_API_KEY, HF_TOKEN ...) are masked from here on
     redact_console()
-    argv = sys.argv[1:] if argv is None else argv
+    with exit_at_once_when_interrupted():
+        dispatch(sys.argv[1:] if argv is None else argv)
+
+
+def dispatch(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return
