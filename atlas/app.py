@@ -33,21 +33,15 @@ from atlas.overrides import (
     sweep_dir_of,
     sweep_members,
 )
+from atlas.redaction import learn_overrides
 from atlas.runner import run
+from atlas import sweep_files  # noqa: F401  (registers the atlas_dirname resolver of member folders)
 from atlas.repeats import repeat_dirs, repeat_label
 from atlas.rundir import RunDir
 
 console = Console()
 # per run of this process: (run dir, {instance id: infrastructure status or outcome}, config)
 INFRA_FAILURES: list[tuple[Path, dict[str, str], Any]] = []
-
-
-def dirname(overrides: str) -> str:
-    """A sweep member's overrides as one safe path segment (values may hold slashes)."""
-    return overrides.replace("/", "_").replace("\\", "_") or "default"
-
-
-OmegaConf.register_new_resolver("atlas_dirname", dirname, replace=True)
 
 
 def resolve(cfg: DictConfig):
@@ -168,6 +162,7 @@ def precheck(overrides: list[str], sweep: bool = False) -> None:
 def main(overrides: list[str]) -> None:
     from atlas.infra import retry_lines
 
+    learn_overrides(overrides)  # masked on the console and in Hydra's files from the first line on
     # bad overrides, bad values and an unwritable run directory end here as bad input (exit 2),
     # before Hydra would report them as its own errors; a sweep's members are checked one by one
     flags = {a for a in overrides if a.startswith("-")}

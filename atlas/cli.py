@@ -26,6 +26,7 @@ commands:
   images pull [overrides]   pull the missing ones (progress, backs off on rate limits, failures per image)
   dataset convert IN OUT complete classic SWE-bench rows (image, log_parser, eval_type, eval_script)
                          into a new .jsonl file the installed harness can grade
+  clean [--orphans]      remove containers ATLAS left behind (by its label only; --orphans: owner process gone)
   plan [overrides]       estimate weights, KV cache and the largest context for a model preset on a GPU
                          (e.g. `atlas plan model=qwen2.5-coder-14b-awq gpu.vram_gb=16`)
 
@@ -229,8 +230,24 @@ def plan_command(args: list[str]) -> None:
         sys.exit(BAD_INPUT)
 
 
+def clean_command(args: list[str]) -> None:
+    from atlas.clean import clean_command as clean
+
+    clean(args)
+
+
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
+    from atlas.console_redaction import redact_console
+    from atlas.redaction import learn_environment
+    from atlas.stopping import exit_at_once_when_interrupted
+
+    learn_environment()  # inherited secret-named variables (ANTHROPIC_API_KEY, HF_TOKEN ...) are masked from here on
+    redact_console()
+    with exit_at_once_when_interrupted():
+        dispatch(sys.argv[1:] if argv is None else argv)
+
+
+def dispatch(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return
@@ -242,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
             run_main(rest)
         return
     handlers = {"evaluate": evaluate_command, "images": images_command, "plan": plan_command, "dataset": dataset_command,
-                "report": report_command, "compare": compare_command, "power": power_command}
+                "report": report_command, "compare": compare_command, "power": power_command, "clean": clean_command}
     if command not in handlers:
         print_error(f"unknown command {command!r}\n{USAGE}")
         sys.exit(BAD_INPUT)

@@ -3,8 +3,10 @@
 The manifest records versions (ATLAS, swebench, Python, the ATLAS git commit), the
 dataset and the exact instance ids, the model and its settings, the scaffold and the
 sha256 of its prompt templates, limits, images, the host, and one entry per session
-(each start or resume). Its `fingerprint` holds the settings that change results; a
-resume whose fingerprint differs is refused unless `run.allow_config_change=true`.
+(each start or resume). Its `fingerprint` holds what changes results: the settings, and the
+content (sha256) of every prompt template and of mini-swe-agent's config (`prompts.<file>`). A
+resume whose fingerprint differs is refused (exit 2, naming each changed key and file) unless
+`run.allow_config_change=true`.
 """
 
 from __future__ import annotations
@@ -65,10 +67,36 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def fingerprint(config: AtlasConfig) -> dict[str, Any]:
-    """The flattened settings that change results (secrets redacted)."""
+PROMPTS = "prompts."  # fingerprint keys of prompt files: prompts.<file name> -> sha256 of its content
+
+
+def prompt_hashes(scaffold: dict[str, Any] | None) -> dict[str, str]:
+    """`prompts.<file>` -> sha256, from a scaffold's description (its templates, or mini-swe-agent's config)."""
+    return {f"{PROMPTS}{name}": sha for name, sha in sorted(((scaffold or {}).get("template_sha256") or {}).items())}
+
+
+def fingerprint(config: AtlasConfig, scaffold: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The flattened settings that change results (secrets redacted), and the hash of every prompt file."""
     flat = flatten(redact(config.model_dump(mode="json")))
-    return {k: v for k, v in sorted(flat.items()) if not k.startswith(NOT_RESULT_AFFECTING)}
+    settings = {k: v for k, v in sorted(flat.items()) if not k.startswith(NOT_RESULT_AFFECTING)}
+    return {**settings, **prompt_hashes(scaffold)}
+
+
+def _recorded_fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's fingerprint; one written before prompts were part of it takes them from its scaffold."""
+    recorded = dict(manifest.get("fingerprint", {}))
+    if not any(k.startswith(PROMPTS) for k in recorded):
+        recorded.update(prompt_hashes(manifest.get("agent")))
+    return recorded
+
+
+def _changed_file(key: str, scaffold: dict[str, Any] | None) -> str:
+    """Where a changed prompt file is: the scaffold's template folder, or mini-swe-agent's config folder."""
+    name = key.removeprefix(PROMPTS)
+    if name.startswith("mini-swe-agent:"):
+        return f"mini-swe-agent's config {name.split(':', 1)[1]} (minisweagent/config/)"
+    folder = (scaffold or {}).get("templates")
+    return str(Path(folder) / name) if folder else name
 
 
 def drift(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -114,28 +142,33 @@ def versions() -> dict[str, Any]:
     }
 
 
-def check_drift(run_dir: RunDir, config: AtlasConfig) -> list[str]:
-    """The result-affecting keys that differ from the run's manifest; ConfigDrift unless allowed."""
+def check_drift(run_dir: RunDir, config: AtlasConfig, scaffold: dict[str, Any] | None = None) -> list[str]:
+    """The result-affecting keys (settings, prompt files of `scaffold`'s description) that differ from the run's
+    manifest; ConfigDrift, naming each key and changed file, unless run.allow_config_change."""
     if not run_dir.manifest.is_file():
         return []
-    recorded = read_manifest(run_dir.manifest).get("fingerprint", {})
-    current = fingerprint(config)
+    recorded = _recorded_fingerprint(read_manifest(run_dir.manifest))
+    current = fingerprint(config, scaffold)
+    if scaffold is None:  # settings only: the prompts are checked where the scaffold is known
+        recorded = {k: v for k, v in recorded.items() if not k.startswith(PROMPTS)}
     changed = drift(recorded, current)
     if changed and not config.run.allow_config_change:
-        lines = [f"  {k}: {recorded.get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}" for k in changed]
+        lines = [f"  {k}: {recorded.get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}"
+                 + (f" (file {_changed_file(k, scaffold)} changed)" if k.startswith(PROMPTS) else "") for k in changed]
         raise ConfigDrift(
-            f"{run_dir.path} was started with different settings that change results:\n"
+            f"{run_dir.path} was started with different settings or prompts that change results:\n"
             + "\n".join(lines)
-            + "\nUse a new run.name, or pass run.allow_config_change=true to resume anyway (recorded in the manifest)."
+            + "\nRestore them, use a new run.name, or pass run.allow_config_change=true to resume anyway "
+              "(recorded in the manifest)."
         )
     return changed
 
 
 def open_manifest(run_dir: RunDir, config: AtlasConfig, details: dict[str, Any]) -> dict[str, Any]:
     """Create the manifest, or load it and refuse a drifting resume; record this session."""
-    current = fingerprint(config)
+    current = fingerprint(config, details.get("agent"))
     if run_dir.manifest.is_file():
-        changed = check_drift(run_dir, config)
+        changed = check_drift(run_dir, config, details.get("agent"))
         manifest = read_manifest(run_dir.manifest)
         if changed:
             manifest.setdefault("config_changes", []).append({"at": now(), "keys": changed})

@@ -6,14 +6,19 @@ Secrets reach ATLAS in four shapes, and each is recognised:
   `extra_body` included; pydantic `SecretStr` fields (a managed server's `env`) dump masked anyway;
 - command-line flags that carry one (`--api-key X`, `--hf-token=X`) in argv lists and in text;
 - credentials inside URLs (`https://user:pass@host`);
-- the literal values learned from the configuration and from the environment variables that
-  hold API keys, which are then masked wherever they appear in any text.
+- `key: value` / `key=value` pairs in text whose key names a secret (`"x-api-key": "..."`,
+  `aws_secret_access_key = ...`, `HF_TOKEN=hf_... cmd`, `Authorization: Bearer ...`);
+- the literal values learned from the configuration, from the overrides, and from the environment
+  (every secret-named variable, inherited ones included, and the one `api_key_env` names), which
+  are then masked wherever they appear in any text.
 
-`redact` masks a JSON-like structure, `redact_text` a string; every file writer calls one of them.
+`redact` masks a JSON-like structure, `redact_text` a string; every file writer calls one of them, and
+the console passes through `atlas.console_redaction`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Any
@@ -21,12 +26,20 @@ from typing import Any
 from pydantic import SecretStr
 
 MASK = "***"
-# `max_tokens` is a sampling setting, `hf_token` a secret: match on how the key ends
-SECRET_KEY = re.compile(r"(api_?key|secret|password|passwd|(^|_)token|authorization|credentials?)$", re.IGNORECASE)
+# `max_tokens` is a sampling setting, `hf_token` a secret: match on how the key ends (`secret` anywhere:
+# `aws_secret_access_key`, `client_secret_id`)
+SECRET_KEY = re.compile(r"(api[_-]?key|secret\w*|password|passwd|(^|_)token|authorization|credentials?)$", re.IGNORECASE)
+# what a secret flag or key ends with; `-token` only after `--`: `pre-token` is a word, `--hf-token` a flag
+_SECRET_WORD = r"(?:api[_-]?key|secret[\w-]*|password|passwd|token|credentials?|keyfile)"
 # flags whose value is a secret, or the path of one (`--ssl-keyfile`)
-SECRET_FLAG = re.compile(r"^--?[\w-]*(api[_-]?key|secret|password|passwd|token|credentials?|keyfile)$", re.IGNORECASE)
-FLAG_IN_TEXT = re.compile(r"(--?[\w-]*(?:api[_-]?key|secret|password|passwd|token|credentials?|keyfile))([= ]+)([^\s'\",\]]+)",
-                          re.IGNORECASE)
+SECRET_FLAG = re.compile(rf"^--?[\w-]*{_SECRET_WORD}$", re.IGNORECASE)
+FLAG_IN_TEXT = re.compile(rf"(?<![\w-])(--?[\w-]*{_SECRET_WORD})([= ]+)([^\s'\",\]\\]+)", re.IGNORECASE)
+# `"x-api-key": "v"`, `aws_secret_access_key = v`, `HF_TOKEN=v cmd`, `Authorization: Bearer v`: a key that names a
+# secret (`_token` with an underscore, never `pre-token`), `:` or `=`, an optional auth scheme, the value
+KEY_IN_TEXT = re.compile(
+    r"""(?<![\w-])(\\?["']?)([\w-]*(?:api[_-]?key|secret[\w-]*|password|passwd|(?<![\w-])token|_token"""
+    r"""|authorization|credentials?))\1(\s*[:=]\s*)(\\?["']?)((?:(?:bearer|basic|token)\s+)?)([^\s'"`,;}\]\\]+)""",
+    re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"([a-zA-Z][\w+.-]*://)([^/\s:@'\"]+)(?::([^/\s@'\"]*))?@")
 MIN_LEARNED = 6  # shorter values ("0", "true") would mask unrelated text
 
@@ -91,6 +104,8 @@ class Redactor:
                 self.remember(match.group(3))
             for match in FLAG_IN_TEXT.finditer(data):
                 self.remember(match.group(3))
+            for match in KEY_IN_TEXT.finditer(data):
+                self.remember(match.group(6))
 
     def text(self, text: str, shapes: bool = True) -> str:
         """`text` with learned values masked, and with `shapes`, URL credentials and secret flag values.
@@ -106,7 +121,8 @@ class Redactor:
         if not shapes:
             return text
         text = URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{MASK}@", text)
-        return FLAG_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}" if m.group(3) != MASK else m.group(0), text)
+        text = FLAG_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}" if m.group(3) != MASK else m.group(0), text)
+        return KEY_IN_TEXT.sub(_mask_pair, text)
 
     def data(self, value: Any, parent: Any = None) -> Any:
         """A copy of a JSON-like structure with every secret masked."""
@@ -134,8 +150,51 @@ class Redactor:
         return value
 
 
+def _mask_pair(match: re.Match) -> str:
+    quote, key, sep, vquote, scheme, value = match.groups()
+    if value.startswith(MASK):
+        return match.group(0)
+    return f"{quote}{key}{quote}{sep}{vquote}{scheme}{MASK}"
+
+
 REDACTOR = Redactor()
+
+
+def learn_environment(*names: str | None) -> None:
+    """Remember the values of the environment variables ATLAS or a server it starts may read.
+
+    Every variable whose name names a secret (ANTHROPIC_API_KEY, OPENAI_API_KEY, HF_TOKEN,
+    AWS_SECRET_ACCESS_KEY ...), inherited or not, and each variable named in `names` (a model's
+    `api_key_env`, whatever it is called). Called before any server starts, so a server that prints
+    its environment finds every value already masked.
+    """
+    for name, value in os.environ.items():
+        if name in names or is_secret_key(name):
+            REDACTOR.remember(value)
+
+
 learn_secrets = REDACTOR.learn
 remember_secret = REDACTOR.remember
 redact = REDACTOR.data
 redact_text = REDACTOR.text
+
+
+def learn_overrides(overrides: list[str]) -> None:
+    """Remember the secrets in command-line overrides, each value of a sweep (`key=a,b`) on its own.
+
+    Hydra's own keys count too (`+hydra.job.env_set.HF_TOKEN=...`): they reach Hydra's files and the console.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    for line in overrides:
+        try:
+            override = OverridesParser.create().parse_override(line)
+        except HydraException:  # not an override (a flag such as -m); Hydra reports bad ones itself
+            continue
+        values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
+                  else [override.get_value_element_as_str()] if override.value() is not None else [])
+        for value in values:
+            if is_secret_key(override.key_or_group):
+                REDACTOR.remember(value)
+            REDACTOR.learn(value)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -27,7 +26,7 @@ from atlas.config import AtlasConfig, validate
 from atlas.dataset_record import dataset_record
 from atlas.datasets import Instance, load_instances, resolve_path, select
 from atlas.environments import DockerEnvironment, EnvError, ImageMissing, docker_client
-from atlas.environments.docker import remove_labeled
+from atlas.environments.docker import LIFETIME_MARGIN_S, remove_labeled
 from atlas.executors import make_executor
 from atlas.gradable import check_gradable
 from atlas.image_store import ensure, fix_command, image_ref
@@ -40,6 +39,7 @@ from atlas.progress import BatchProgress
 from atlas.records import InstanceResult, Status
 from atlas.repeats import repeat_dirs
 from atlas.rundir import RunDir
+from atlas.stopping import stop_on_signals
 from atlas.trajectory import Trajectory
 
 
@@ -76,7 +76,8 @@ def _attempt(session: Session, instance: Instance, trajectory: Trajectory, timeo
     settings = session.config
     ensure(session.client, image_ref(instance, settings.env.images), settings.env,
            fix_command(settings.dataset, [instance.instance_id], settings.env.images))
-    with DockerEnvironment(instance.image_name(), settings.env, session.labels(instance), session.client) as env:
+    with DockerEnvironment(instance.image_name(), settings.env, session.labels(instance), session.client,
+                           lifetime_s=timeout + LIFETIME_MARGIN_S) as env:
         trajectory.record("start", instance_id=instance.instance_id, image=env.image, image_id=env.image_id)
         model = session.model.for_instance(instance)
         outcome = session.agent.run(model, env, instance, trajectory, Deadline(timeout))
@@ -149,7 +150,8 @@ def _best_of(session: Session, instance: Instance) -> tuple[InstanceResult, str]
         return result, patch
 
     def open_env() -> DockerEnvironment:
-        return DockerEnvironment(instance.image_name(), session.config.env, session.labels(instance), session.client)
+        return DockerEnvironment(instance.image_name(), session.config.env, session.labels(instance), session.client,
+                                 lifetime_s=session.config.run.timeout + LIFETIME_MARGIN_S)
 
     session.run_dir.prepare_attempt(instance.instance_id, 1)  # drops a killed session's top-level trajectory
     shutil.rmtree(candidates.instances, ignore_errors=True)  # and its candidates: this instance starts over
@@ -227,9 +229,10 @@ def _run_pool(session: Session, todo: list[Instance], progress: BatchProgress) -
         executor.shutdown()
 
 
-def _raise_on_sigterm() -> None:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+def _stop(session: Session) -> None:
+    """The first Ctrl-C / SIGTERM (atlas.stopping): workers stop, model calls in flight are abandoned."""
+    session.cancel.set()
+    session.model.cancel()
 
 
 def _start_manifest(session: Session, instances: list[Instance], swept: int) -> dict:
@@ -274,7 +277,7 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
         stack.callback(model.close)
         swept = remove_labeled(client, **{"atlas.run_dir": str(run_dir.path)})
         session = Session(config, run_dir, model, agent, client, make_scaffold)
-        check_drift(run_dir, config)
+        check_drift(run_dir, config, agent.describe())
         # run.repeats > 1: each repeat is a run layout of its own (atlas.repeats), run one after another
         repeats = [(replace(session, run_dir=d, label_run_dir=str(run_dir.path)) if d is not run_dir else session,
                     _pending(d, instances, config.run.rerun_errors)) for d in repeat_dirs(run_dir, config.run.repeats)]
@@ -289,7 +292,7 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
                                   workers=config.run.workers)
             except EnvError as e:  # each instance without its image then ends as image_missing, not the run
                 BatchProgress.warn(f"building the missing task images failed: {e}")
-        _raise_on_sigterm()
+        stack.enter_context(stop_on_signals(lambda: _stop(session)))
         # preds.jsonl starts from what is finished and grows by one line per instance
         for member, pending in repeats:
             member.run_dir.write_predictions(model.name, exclude={i.instance_id for i in pending})

@@ -14,11 +14,16 @@ status (image missing, environment, model server) is not graded at all (outcome
 `infra_error`, not `empty_patch`), and a harness that could not grade a prediction gives
 `eval_error`. Both stay out of the resolved rate's denominator. Tests that ran past the
 harness's timeout (`test_timeout`) are the patch's doing and count as unresolved.
+
+The harness names each grading container `sweb.eval.<instance>.<run_id>`, so the run_id it gets is
+`harness.run_id` plus a hash of the run directory (`grading_run_id`): two runs grading the same
+instance at once never share a container name, and grading one run again reuses its reports.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -51,8 +56,14 @@ class Verdict:
         return self.outcome in INFRA_OUTCOMES
 
 
+def grading_run_id(run_dir: RunDir, harness: HarnessConfig) -> str:
+    """The harness run_id of this run directory: `harness.run_id` and 8 hex digits of the directory's path."""
+    return f"{harness.run_id}.{hashlib.sha256(str(run_dir.path.resolve()).encode()).hexdigest()[:8]}"
+
+
 def _log_dir(run_dir: RunDir, harness: HarnessConfig, model_name: str) -> Path:
-    return run_dir.evaluation / "logs" / "run_evaluation" / harness.run_id / model_name.replace("/", "__")
+    return (run_dir.evaluation / "logs" / "run_evaluation" / grading_run_id(run_dir, harness)
+            / model_name.replace("/", "__"))
 
 
 def _drop_stale_reports(log_dir: Path, predictions: list[dict]) -> None:
@@ -119,7 +130,7 @@ def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig
                 run_evaluation(
                     dataset_name=rows, split=dataset.split, instance_ids=[p["instance_id"] for p in graded],
                     predictions_path=str(run_dir.predictions), max_workers=harness.workers, open_file_limit=4096,
-                    run_id=harness.run_id, timeout=harness.timeout, rewrite_reports=False, modal=False,
+                    run_id=grading_run_id(run_dir, harness), timeout=harness.timeout, rewrite_reports=False, modal=False,
                     report_dir=".", task_repo=path if dataset.source == "task_repo" else None,
                 )
             except docker.errors.DockerException as e:
@@ -130,7 +141,7 @@ def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig
     verdicts = {p["instance_id"]: Verdict(False, "infra_error") if p["instance_id"] in infra else
                 _verdict(log_dir / p["instance_id"], p["instance_id"], p["model_patch"] or "") for p in predictions}
     record = {
-        "harness": {"package": "swebench", "version": version("swebench"), "run_id": harness.run_id,
+        "harness": {"package": "swebench", "version": version("swebench"), "run_id": grading_run_id(run_dir, harness),
                     "dataset": path, "split": dataset.split},
         "instances": {k: {"resolved": v.resolved, "outcome": v.outcome} for k, v in verdicts.items()},
     }

@@ -329,7 +329,7 @@ def main(argv: list[str]) -> None:
     Honours --served-model-name, --max-model-len, --enable-prompt-tokens-details,
     --no-enable-prefix-caching and --generation-config (default auto: the model's sampling
     defaults apply to what a request leaves unset, as vLLM logs). Stand-in-only flags:
-    --answers FILE (JSON list of answers), --startup-delay S, --startup-log-every S (log lines
+    --answers FILE (JSON list of answers), --print-env (prints its environment), --startup-delay S, --startup-log-every S (log lines
     while starting), --fail-kv-cache (vLLM's failed engine start), --delay-s S (each answer's time). GET /debug/requests returns
     each request with the sampling it got.
     """
@@ -374,6 +374,9 @@ def main(argv: list[str]) -> None:
         server.record_path = value("--record")
     # a server that echoes its secrets: ATLAS's copy of the log must not keep them
     print(f"stand-in vllm: env HF_TOKEN={os.environ.get('HF_TOKEN', '')}", flush=True)
+    if "--print-env" in args:  # stand-in only: its whole environment, inherited variables included
+        for name, text in sorted(os.environ.items()):
+            print(f"stand-in vllm: environ {name}={text}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (print("stand-in vllm: SIGTERM, shutting down", flush=True), sys.exit(0)))
     vllm_log("INFO", "api_server.py:1428", f"Starting vLLM API server 0 on http://127.0.0.1:{port}")
     print(f"stand-in vllm: serving on {port}", flush=True)

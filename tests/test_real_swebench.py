@@ -129,7 +129,8 @@ def test_atlas_evaluate_matches_swebench_for_gold_and_wrong_patches(sweep, real_
     assert official["resolved_ids"] == [keep]
     assert sorted(official["unresolved_ids"]) == sorted(k for k in mixed if k != keep)
     # the wrong patch leaves every FAIL_TO_PASS test failing: the tests do fail before the fix
-    logs = run_dir / "evaluation" / "logs" / "run_evaluation" / "atlas-grading" / "gold"
+    graded_as = json.loads((run_dir / "results.json").read_text())["harness"]["run_id"]
+    logs = run_dir / "evaluation" / "logs" / "run_evaluation" / graded_as / "gold"
     for instance in real_instances:
         if instance.instance_id == keep:
             continue

@@ -102,3 +102,65 @@ def test_redaction_by_shape_and_by_learned_value():
     # a patch keeps a repository's own credentials-shaped text; only learned secrets are masked in it
     patch = "+DATABASE = 'postgres://app:app-pass@db/x'  # --password app-pass2 body-secret-2"
     assert redactor.text(patch, shapes=False) == patch.replace("body-secret-2", "***")
+
+
+def scaffold(folder, **hashes):
+    return {"templates": str(folder), "template_sha256": hashes}
+
+
+def test_a_changed_prompt_template_is_drift_naming_the_file(tmp_path):
+    from atlas.manifest import ConfigDrift, check_drift, open_manifest, read_manifest
+
+    run_dir = RunDir(tmp_path / "run")
+    open_manifest(run_dir, config(), {"agent": scaffold("/prompts", **{"system.j2": "a1", "instance.j2": "b1"})})
+    # the second session records its scaffold too: the fingerprint, not the latest description, is the reference
+    open_manifest(run_dir, config(), {"agent": scaffold("/prompts", **{"system.j2": "a1", "instance.j2": "b1"})})
+    edited = scaffold("/prompts", **{"system.j2": "a2", "instance.j2": "b1"})
+    with pytest.raises(ConfigDrift, match=r"prompts\.system\.j2: 'a1' -> 'a2' \(file /prompts/system\.j2 changed\)"):
+        check_drift(run_dir, config(), edited)
+    with pytest.raises(ConfigDrift, match="system.j2"):
+        open_manifest(run_dir, config(), {"agent": edited})
+    allowed = config()
+    allowed.run.allow_config_change = True
+    assert check_drift(run_dir, allowed, edited) == ["prompts.system.j2"]
+    open_manifest(run_dir, allowed, {"agent": edited})
+    assert read_manifest(run_dir.manifest)["fingerprint"]["prompts.system.j2"] == "a2"
+    assert check_drift(run_dir, config(), edited) == []  # the change is recorded; the run goes on from it
+
+
+def test_a_changed_mini_swe_agent_config_is_drift(tmp_path):
+    from atlas.manifest import ConfigDrift, check_drift, open_manifest
+
+    run_dir = RunDir(tmp_path / "run")
+    open_manifest(run_dir, config(), {"agent": {"template_sha256": {"mini-swe-agent:extra/swebench.yaml": "c1"}}})
+    with pytest.raises(ConfigDrift, match=r"mini-swe-agent's config extra/swebench\.yaml"):
+        check_drift(run_dir, config(), {"template_sha256": {"mini-swe-agent:extra/swebench.yaml": "c2"}})
+
+
+def test_a_manifest_from_before_prompt_fingerprints_is_checked_against_its_recorded_hashes(tmp_path):
+    from atlas.manifest import ConfigDrift, check_drift, fingerprint
+
+    run_dir = RunDir(tmp_path / "run")
+    old = {"fingerprint": fingerprint(config()), "agent": scaffold("/p", **{"system.j2": "a1"}), "sessions": []}
+    atomic_write_text(run_dir.manifest, json.dumps(old))
+    assert check_drift(run_dir, config(), scaffold("/p", **{"system.j2": "a1"})) == []
+    with pytest.raises(ConfigDrift, match="system.j2"):
+        check_drift(run_dir, config(), scaffold("/p", **{"system.j2": "a2"}))
+
+
+def test_resume_with_an_edited_template_exits_2_naming_it(sample_images, tmp_path):
+    import shutil
+
+    from atlas.agents.bash.agent import TEMPLATES
+    from tests.conftest import atlas
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    args = ["run", "model=gold", f"+agent.templates={templates}", f"run.root={tmp_path / 'runs'}",
+            f"run.instance_ids=[{sample_images[0].instance_id}]", "run.evaluate=false"]
+    assert atlas(*args).returncode == 0
+    system = templates / "system.j2"
+    system.write_text(system.read_text() + "\nAlways write tests first.\n")
+    refused = atlas(*args)
+    assert refused.returncode == 2 and f"file {system} changed" in refused.stderr, refused.stderr[-2000:]
+    assert atlas(*args, "run.allow_config_change=true").returncode == 0

@@ -2,17 +2,23 @@
 
 Commands run through coreutils `timeout` inside the container, which kills the
 command's whole process group, so a hung command ends cleanly and the container
-survives for the next one. Every container carries labels naming its run and
-process, so nothing is left behind after Ctrl-C, an exception, or a SIGKILL (the
-next process to open the run removes the strays).
+survives for the next one. Every container carries labels naming its run, session and
+owning process (`atlas.pid` and its start time, `atlas.host`), so nothing is left behind
+after Ctrl-C or an exception, and after a SIGKILL the next session of the run (or
+`atlas clean`) removes the strays. As a backstop, a container's main process is
+`sleep <lifetime>` and the engine removes the container when it ends: a container whose
+run was killed and never resumed is gone at most `lifetime_s` after it started.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import docker.errors
@@ -27,6 +33,9 @@ TIMEOUT_EXIT_CODES = (124, 137)
 KILL_GRACE_S = 5
 # beyond the in-container timeout, how long the host waits before declaring the container broken
 HOST_GRACE_S = 30
+# how long a container may outlive its instance's wall-clock timeout (taking the diff, removing it)
+LIFETIME_MARGIN_S = 300
+DEFAULT_LIFETIME_S = 3600
 QUIET_ENV = {"PAGER": "cat", "MANPAGER": "cat", "GIT_PAGER": "cat", "LESS": "-R", "PIP_PROGRESS_BAR": "off", "TQDM_DISABLE": "1"}
 
 
@@ -63,10 +72,12 @@ def truncate(text: str, limit: int) -> tuple[str, bool]:
 class DockerEnvironment:
     """A running container for one instance; use it as a context manager."""
 
-    def __init__(self, image: str, config: EnvConfig, labels: dict[str, str], client: docker.DockerClient):
+    def __init__(self, image: str, config: EnvConfig, labels: dict[str, str], client: docker.DockerClient,
+                 lifetime_s: float = DEFAULT_LIFETIME_S):
         self.image = image
         self.config = config
-        self.labels = {LABEL: "1", **labels}
+        self.lifetime_s = max(1, int(lifetime_s))
+        self.labels = {LABEL: "1", **owner_labels(), "atlas.lifetime_s": str(self.lifetime_s), **labels}
         self.client = client
         self.container = None
         self.image_id = ""
@@ -88,9 +99,10 @@ class DockerEnvironment:
         try:
             self.container = self.client.containers.run(
                 self.image,
-                command=["tail", "-f", "/dev/null"],
+                command=["sleep", str(self.lifetime_s)],  # the backstop: the container ends with it
                 name=name,
                 detach=True,
+                auto_remove=True,
                 init=True,
                 labels=self.labels,
                 network_mode=None if self.config.network else "none",
@@ -167,22 +179,67 @@ class DockerEnvironment:
     def close(self) -> None:
         if self.container is not None:
             try:
-                self.container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
+                remove_container(self.container)
             except docker.errors.DockerException:
-                pass  # swept by label on the next open of the run
+                pass  # swept by label on the next open of the run, or ended by its lifetime
             self.container = None
 
 
-def remove_labeled(client: docker.DockerClient, **labels: str) -> int:
-    """Force-remove every container carrying all of these labels; return how many."""
+def process_start(pid: int) -> str:
+    """The kernel's start time of a process (clock ticks since boot): with the pid, it names the process
+    even after the pid is reused. Empty where /proc cannot tell."""
+    try:
+        stat = open(f"/proc/{pid}/stat", encoding="ascii").read()
+        return stat.rsplit(")", 1)[1].split()[19]  # field 22; the command name may hold spaces
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_labels() -> dict[str, str]:
+    """Labels naming the process that owns a container: `atlas clean --orphans` removes it once that is gone."""
+    return {"atlas.host": socket.gethostname(), "atlas.pid": str(os.getpid()), "atlas.pid_start": process_start(os.getpid())}
+
+
+def owner_alive(labels: dict[str, str]) -> bool | None:
+    """Whether the process named by a container's owner labels still runs; None when that cannot be told
+    (no pid label, another host)."""
+    if labels.get("atlas.host") != socket.gethostname() or not labels.get("atlas.pid", "").isdigit():
+        return None
+    pid = int(labels["atlas.pid"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # runs, as another user
+    recorded = labels.get("atlas.pid_start", "")
+    return not recorded or process_start(pid) in ("", recorded)
+
+
+def remove_container(container) -> bool:
+    """Force-remove a container; False when it was already gone (removed by its lifetime, or by another process)."""
+    try:
+        container.remove(force=True)
+        return True
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as e:
+        if e.status_code == 409:  # "removal already in progress" (the engine's auto-remove)
+            return False
+        raise
+
+
+def labeled_containers(client: docker.DockerClient, **labels: str) -> list:
+    """Every container (running or not) with ATLAS's label and all of these labels."""
     filters = {"label": [LABEL] + [f"{k}={v}" for k, v in labels.items()]}
-    removed = 0
-    for container in client.containers.list(all=True, filters=filters):
-        try:
-            container.remove(force=True)
-            removed += 1
-        except docker.errors.NotFound:
-            pass
-    return removed
+    return client.containers.list(all=True, filters=filters, ignore_removed=True)  # one going away is no error
+
+
+def remove_labeled(client: docker.DockerClient, **labels: str) -> int:
+    """Force-remove every container carrying all of these labels, in parallel (a stopping run waits on it);
+    return how many."""
+    found = labeled_containers(client, **labels)
+    if not found:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(8, len(found)), thread_name_prefix="atlas-remove") as pool:
+        return sum(pool.map(remove_container, found))

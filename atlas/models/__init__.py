@@ -12,7 +12,7 @@ from typing import Any
 from atlas.config import ConfigError, did_you_mean
 from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, Usage
 from atlas.planner import GpuConfig
-from atlas.redaction import learn_secrets
+from atlas.redaction import learn_environment, learn_secrets
 
 BACKENDS: dict[str, str] = {
     "gold": "atlas.models.deterministic:GoldModel",
@@ -48,6 +48,8 @@ def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | 
     scripted backends) and on which GPU (for local servers)."""
     check_settings(config)  # every backend refuses unknown keys, the deterministic ones too
     learn_secrets(config)  # masked in every file written from now on
+    # and what the process and a server it starts inherit: secret-named variables and the key's variable
+    learn_environment(config.get("api_key_env"))
     model = backend_class(str(config.get("backend")))(config)
     model.scaffold = scaffold
     model.gpu = gpu or GpuConfig()

@@ -78,6 +78,7 @@ class AnthropicModel(Model):
             raise ConfigError(f"model {self.settings.name!r}: environment variable {self.settings.api_key_env} "
                               "is not set; it must hold the Anthropic API key")
         self._key = key
+        self._cancelled = False  # set by cancel(): a stopping run retries nothing
         remember_secret(key)  # masked in every file ATLAS writes
         # max_retries=0: tenacity (call_with_retries) is the only retry layer, so `retries` means what it says.
         self._client = anthropic.Anthropic(api_key=key, base_url=self.settings.base_url,
@@ -90,6 +91,11 @@ class AnthropicModel(Model):
             described["configured_temperature"] = self.settings.temperature
             described["temperature_note"] = "forced to 1: the API requires it with extended thinking"
         return described
+
+    def cancel(self) -> None:
+        """Close the SDK client: requests in flight fail at once, and no retry starts after them."""
+        self._cancelled = True
+        self._client.close()
 
     def close(self) -> None:
         self._client.close()
@@ -134,7 +140,8 @@ class AnthropicModel(Model):
         what = f"{self.name} ({self.settings.model})"
         try:
             return call_with_retries(lambda: self._client.messages.create(**request),
-                                     lambda e: isinstance(e, TRANSIENT), attempts=self.settings.retries,
+                                     lambda e: isinstance(e, TRANSIENT) and not self._cancelled,
+                                     attempts=self.settings.retries,
                                      initial_wait=self.settings.retry_initial_wait, what=what)
         except ModelError as e:
             # Re-raised without the SDK exception attached: it carries the request, key header included.

@@ -120,6 +120,9 @@ class Model(ABC):
         """Run-level figures for the manifest's totals (e.g. how long a GPU server was held)."""
         return {}
 
+    def cancel(self) -> None:
+        """The run is stopping: abort requests in flight (called from another thread; must not block)."""
+
     def close(self) -> None:
         """Release run-level resources (servers, connections)."""
 

@@ -5,6 +5,11 @@ containers while only `run.max_inflight_requests` of them wait on the GPU. Prefi
 is the share of the previous request's prompt that the next request repeats from its
 start -- what a server's prefix cache can serve again without recomputing. An
 append-only history keeps it at 100%; anything that rewrites earlier messages shows up.
+
+It is also where a stopping run abandons its model calls: `cancel()` sets an event every query
+waits on beside its answer, so a worker waiting on a slow server returns within a fraction of a
+second with a ModelError (the runner turns it into Cancelled), whether or not the backend's own
+`cancel()` (closing its HTTP client) interrupts the request itself.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import threading
 from typing import Any
 
 from atlas.datasets import Instance
-from atlas.models.base import Model, ModelResponse
+from atlas.models.base import Model, ModelError, ModelResponse
 
 
 def _render(messages: list[dict[str, Any]]) -> list[str]:
@@ -35,24 +40,54 @@ def shared_prefix_chars(previous: list[str], current: list[str]) -> int:
     return shared
 
 
+CANCEL_POLL_S = 0.1
+
+
 class MeteredModel(Model):
-    def __init__(self, inner: Model, limiter: threading.Semaphore | None = None):
+    def __init__(self, inner: Model, limiter: threading.Semaphore | None = None,
+                 cancelled: threading.Event | None = None):
         super().__init__(inner.config)
         self.inner, self.limiter = inner, limiter
+        self.cancelled = cancelled or threading.Event()  # shared by every instance's copy
         self.scaffold, self.gpu, self.reply_format = inner.scaffold, inner.gpu, inner.reply_format
         self._previous: list[str] | None = None
         self.reused_chars = 0
         self.compared_chars = 0
 
     def for_instance(self, instance: Instance) -> "MeteredModel":
-        return MeteredModel(self.inner.for_instance(instance), self.limiter)
+        return MeteredModel(self.inner.for_instance(instance), self.limiter, self.cancelled)
+
+    def _limited_query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> ModelResponse:
+        if self.limiter is None:
+            return self.inner.query(messages, tools)
+        with self.limiter:
+            return self.inner.query(messages, tools)
+
+    def _cancellable_query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> ModelResponse:
+        """The query on a helper thread, abandoned (ModelError) as soon as the run is cancelled."""
+        if self.cancelled.is_set():
+            raise ModelError("cancelled: the run is stopping")
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                outcome["response"] = self._limited_query(messages, tools)
+            except BaseException as e:  # handed to the waiting worker
+                outcome["error"] = e
+            finally:
+                done.set()
+
+        threading.Thread(target=call, daemon=True, name="atlas-model-call").start()
+        while not done.wait(CANCEL_POLL_S):
+            if self.cancelled.is_set():
+                raise ModelError("cancelled: the run is stopping")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["response"]
 
     def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
-        if self.limiter is None:
-            response = self.inner.query(messages, tools)
-        else:
-            with self.limiter:
-                response = self.inner.query(messages, tools)
+        response = self._cancellable_query(messages, tools)
         current = _render(messages)
         if self._previous is not None:
             total = sum(map(len, self._previous))
@@ -78,6 +113,10 @@ class MeteredModel(Model):
 
     def accounting(self) -> dict[str, Any]:
         return self.inner.accounting()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self.inner.cancel()
 
     def close(self) -> None:
         self.inner.close()

@@ -84,6 +84,7 @@ class OpenAICompatibleModel(Model):
         self.context_window: int | None = self.settings.context_window
         self.context_window_source = "model.context_window" if self.context_window else None
         self._growth = GrowthBound()  # each conversation's last exact count (/tokenize), reused and bounded from
+        self._cancelled = False  # set by cancel(): a stopping run retries nothing
 
     def _api_key(self) -> str:
         variable = self.settings.api_key_env
@@ -116,6 +117,16 @@ class OpenAICompatibleModel(Model):
         if isinstance(card.get("max_model_len"), int) and card["max_model_len"] > 0:
             self.context_window = card["max_model_len"]  # what the server enforces, whatever the preset says
             self.context_window_source = "server /v1/models max_model_len"
+
+    def cancel(self) -> None:
+        """Close the HTTP client: requests in flight fail at once, and no retry starts after them."""
+        self._cancelled = True
+        if self.client is not None:
+            self.client.close()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
 
     def sampling(self) -> dict[str, Any]:
         """Every sampling parameter each request sets explicitly (so no server default applies to it)."""
@@ -193,7 +204,8 @@ class OpenAICompatibleModel(Model):
         self._check_context(messages, tools)
         request = self._request(messages, tools)
         try:
-            return call_with_retries(lambda: self._call(request), _transient, attempts=self.settings.retries,
+            return call_with_retries(lambda: self._call(request), lambda e: _transient(e) and not self._cancelled,
+                                     attempts=self.settings.retries,
                                      initial_wait=self.settings.retry_initial_wait, what=f"{self.name} request")
         except openai.APIError as e:
             if _overflow(e):  # a 400, a 500 or an error event in the stream alike
