@@ -36,6 +36,8 @@ def test_an_empty_reply_is_retried_and_counted(server, stream):
     reply = metered.query(MESSAGES)
     assert reply.content == "```bash\nls\n```"
     assert reply.extra["empty_replies"] == 1 and reply.extra["empty_replies_in_instance"] == 1
+    assert reply.extra["empty_reply_usage"]["completion_tokens"] == 30  # what the fault cost, metered apart
+    assert reply.usage.completion_tokens == 5
     assert server.completions() == 2
 
 
@@ -48,7 +50,7 @@ def test_a_persistent_empty_reply_is_a_model_error_naming_the_count(server):
     assert isinstance(failure.value, ModelError)  # the runner's infrastructure failure: model_error, never a format error
     message = str(failure.value)
     assert "empty reply" in message and "3 time(s) in a row" in message and "12 completion tokens" in message
-    assert "(3 empty replies in this instance)" in message
+    assert "(3 empty replies in this instance; they cost 603 prompt and 36 completion tokens)" in message
     assert metered.empty_replies == 3 and server.completions() == 3
 
 

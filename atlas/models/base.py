@@ -27,9 +27,10 @@ class ModelError(InfrastructureError):
 class EmptyReplyError(ModelError):
     """The server answered with nothing: no content, no tool call, no reasoning (retried, then model_error)."""
 
-    def __init__(self, message: str, empty: int = 1):
+    def __init__(self, message: str, empty: int = 1, usage: "Usage | None" = None):
         super().__init__(message)
         self.empty = empty  # empty replies in a row, this one included
+        self.usage = usage  # what the server says the empty replies cost
 
 
 class ContextLimitError(RuntimeError):

@@ -53,6 +53,12 @@ def inflight_cap(workers: int, max_inflight: int | None, slots: int | None) -> i
     return max_inflight
 
 
+def _tokens(usage) -> str:
+    if usage is None:
+        return "unknown tokens"
+    return f"{usage.prompt_tokens} prompt and {usage.completion_tokens} completion tokens"
+
+
 class MeteredModel(Model):
     def __init__(self, inner: Model, limiter: threading.Semaphore | None = None, max_inflight: int | None = None):
         super().__init__(inner.config)
@@ -78,8 +84,8 @@ class MeteredModel(Model):
                     response = self.inner.query(messages, tools)
         except EmptyReplyError as e:
             self.empty_replies += e.empty
-            raise EmptyReplyError(f"{e} ({self.empty_replies} empty replies in this instance)",
-                                  self.empty_replies) from None
+            raise EmptyReplyError(f"{e} ({self.empty_replies} empty replies in this instance; they cost "
+                                  f"{_tokens(e.usage)})", self.empty_replies, e.usage) from None
         self.empty_replies += response.extra.get("empty_replies", 0)
         response.extra["empty_replies_in_instance"] = self.empty_replies
         current = _render(messages)

@@ -86,7 +86,7 @@ def check_not_empty(content: str, calls: list[ToolCall], reasoning: str, finish:
         return
     raise EmptyReplyError(f"the server sent an empty reply (no content, no tool call, no reasoning; "
                           f"finish_reason {finish!r}, {usage.completion_tokens} completion tokens"
-                          f"{' (estimated)' if usage.estimated else ''}, {latency:.1f}s)")
+                          f"{' (estimated)' if usage.estimated else ''}, {latency:.1f}s)", usage=usage)
 
 
 def _reasoning(message: Any) -> str:
@@ -235,26 +235,28 @@ class OpenAICompatibleModel(Model):
             raise ModelError("query() before open(): the model has no server")
         self._check_context(messages, tools)
         request = self._request(messages, tools)
-        empty = 0
+        empty, wasted = 0, Usage()
 
         def attempt() -> ModelResponse:
-            nonlocal empty
+            nonlocal empty, wasted
             try:
                 return self._call(request, messages, tools)
-            except EmptyReplyError:
-                empty += 1
+            except EmptyReplyError as e:
+                empty, wasted = empty + 1, wasted + (e.usage or Usage())
                 raise
 
         try:
             response = call_with_retries(attempt, _transient, attempts=self.settings.retries,
                                          initial_wait=self.settings.retry_initial_wait, what=f"{self.name} request")
             response.extra["empty_replies"] = empty
+            if empty:  # tokens the server spent on the empty replies: metered apart from this reply's own
+                response.extra["empty_reply_usage"] = wasted.model_dump()
             return response
         except ModelError as e:
             if isinstance(e.__cause__, EmptyReplyError):
                 raise EmptyReplyError(f"{self.name}: {e.__cause__} -- {empty} time(s) in a row, so the server is at "
                                       "fault (see its log); the instance ends as model_error, not as a format "
-                                      "error", empty=empty) from None
+                                      "error", empty=empty, usage=wasted) from None
             raise
         except openai.APIError as e:
             if _overflow(e):  # a 400, a 500 or an error event in the stream alike
