@@ -131,10 +131,12 @@ def trajectories(run_dir: Path) -> list[list[dict]]:
 
 
 def metered(run_dir: Path) -> dict[str, int]:
-    """Tokens ATLAS metered, from every assistant turn it recorded."""
+    """Tokens ATLAS metered, from every assistant turn it recorded (and the empty replies retried before it)."""
     turns = [e for t in trajectories(run_dir) for e in t if e.get("role") == "assistant"]
-    return {"prompt_evaluated": sum(t["usage"]["prompt_tokens"] - t["usage"]["cached_prompt_tokens"] for t in turns),
-            "generated": sum(t["usage"]["completion_tokens"] for t in turns), "requests": len(turns)}
+    usages = [u for t in turns for u in (t["usage"], t.get("empty_reply_usage")) if u]
+    return {"prompt_evaluated": sum(u["prompt_tokens"] - u["cached_prompt_tokens"] for u in usages),
+            "generated": sum(u["completion_tokens"] for u in usages),
+            "requests": sum(1 + t.get("empty_replies", 0) for t in turns)}
 
 
 def check_instances(run_dir: Path, ids: list[str]) -> list[dict]:
