@@ -135,6 +135,7 @@ def metered(run_dir: Path) -> dict[str, int]:
     turns = [e for t in trajectories(run_dir) for e in t if e.get("role") == "assistant"]
     usages = [u for t in turns for u in (t["usage"], t.get("empty_reply_usage")) if u]
     return {"prompt_evaluated": sum(u["prompt_tokens"] - u["cached_prompt_tokens"] for u in usages),
+            "cached": sum(u["cached_prompt_tokens"] for u in usages),
             "generated": sum(u["completion_tokens"] for u in usages),
             "requests": sum(1 + t.get("empty_replies", 0) for t in turns)}
 
@@ -167,6 +168,7 @@ def test_one_slot_attached_with_two_workers(one_slot_server, sample_images, tmp_
     if all(s["status"] != "model_error" for s in statuses):  # every request the server computed was recorded
         assert ours["generated"] == served["tokens_predicted_total"]
         assert ours["prompt_evaluated"] == served["prompt_tokens_total"]
+        assert ours["cached"] == served["prompt_tokens_cached_total"]
 
 
 def test_end_to_end_managed_server_bash_scaffold_and_the_official_harness(real_model, sample_images, tmp_path):
