@@ -268,9 +268,10 @@ def run(config: AtlasConfig, run_path: Path, make_scaffold: ScaffoldFactory) -> 
     if config.run.evaluate and config.harness.enabled:  # refuse what cannot be graded before any work
         check_gradable(instances, resolve_path(config.dataset))
     agent = make_scaffold(config.agent.model_dump())
-    limiter = threading.BoundedSemaphore(config.run.max_inflight_requests) if config.run.max_inflight_requests else None
+    # the cap on requests in flight is lowered to the server's slots once it is open (atlas.models.metering)
     model = MeteredModel(make_model(config.model.model_dump(), scaffold=agent.name, gpu=config.gpu,
-                                    reply_format=agent.reply_format()), limiter)
+                                    reply_format=agent.reply_format(), workers=config.run.workers),
+                         max_inflight=config.run.max_inflight_requests)
     client = docker_client()
     run_dir = RunDir(run_path)
     with run_dir.lock(), contextlib.ExitStack() as stack:

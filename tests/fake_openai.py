@@ -81,6 +81,7 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.failures: deque[tuple[int, str]] = deque()
         self.delay_s = 0.0
+        self.omit_usage = False  # like servers that ignore stream_options.include_usage: no usage at all
         self.cached_tokens = 0
         self.die_after: int | None = None  # completions served before the server "crashes"
         self.api_key: str | None = None  # like `vllm serve --api-key`: other bearer tokens get 401
@@ -104,8 +105,10 @@ class FakeOpenAIServer:
     def completions(self) -> int:
         return sum(r["path"].endswith("/chat/completions") for r in self.requests)
 
-    def answer(self, content: str = "", tool_calls: list[dict] | None = None, completion_tokens: int = 7) -> None:
-        self.answers.append({"content": content, "tool_calls": tool_calls or [], "completion_tokens": completion_tokens})
+    def answer(self, content: str = "", tool_calls: list[dict] | None = None, completion_tokens: int = 7,
+               reasoning: str = "") -> None:
+        self.answers.append({"content": content, "tool_calls": tool_calls or [], "completion_tokens": completion_tokens,
+                             "reasoning": reasoning})
 
     def fail_next(self, status: int, times: int = 1, message: str | None = None) -> None:
         self.failures.extend([(status, message or f"injected {status}")] * times)
@@ -152,10 +155,13 @@ class FakeOpenAIServer:
         prompt = count_tokens(body["messages"])
         if (refused := self.overflow_error(body)) is not None:
             return 400, error_body(refused[0], "BadRequestError", 400, refused[1])
-        answer = self.answers.popleft() if self.answers else {"content": "", "tool_calls": [], "completion_tokens": 1}
+        # an empty queue answers "ok": a real server always says something (an empty reply is a fault)
+        answer = self.answers.popleft() if self.answers else {"content": "ok", "tool_calls": [], "completion_tokens": 1}
         if self.tool_parser == "hermes" and body.get("tools") and not answer["tool_calls"]:
             answer = hermes_parsed(answer)
         message: dict[str, Any] = {"role": "assistant", "content": answer["content"] or None}
+        if answer.get("reasoning"):  # vLLM's and llama.cpp's field for a reasoning model's thoughts
+            message["reasoning_content"] = answer["reasoning"]
         if answer["tool_calls"]:
             message["tool_calls"] = [
                 {"id": f"call_{i}", "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
@@ -228,7 +234,8 @@ class FakeOpenAIServer:
                 if not self._authorized():
                     return
                 if self.path == "/tokenize":
-                    count = count_tokens(body.get("messages", [])) + tools_tokens(body.get("tools"))
+                    count = (len(body["prompt"]) // 4 if "prompt" in body  # vLLM's completion-style form: a text
+                             else count_tokens(body.get("messages", [])) + tools_tokens(body.get("tools")))
                     return self._send(200, {"count": count, "max_model_len": server.max_model_len, "tokens": [],
                                             "token_strs": None})
                 if server.die_after is not None and server.completions() > server.die_after:
@@ -250,6 +257,8 @@ class FakeOpenAIServer:
                 if body.get("stream") and server.overflow == "engine" and (refused := server.overflow_error(body)):
                     return self._stream_error(refused[0])  # V1: the engine refuses after the 200 went out
                 status, payload = server._completion(body)
+                if server.omit_usage:
+                    payload = {k: v for k, v in payload.items() if k != "usage"} if not body.get("stream") else payload
                 if status != 200 or not body.get("stream"):
                     return self._send(status, payload)
                 self._stream(payload)
@@ -269,6 +278,8 @@ class FakeOpenAIServer:
                 choice = payload["choices"][0]
                 base = {"id": payload["id"], "object": "chat.completion.chunk", "created": payload["created"], "model": payload["model"]}
                 deltas = [{"role": "assistant", "content": ""}]
+                if choice["message"].get("reasoning_content"):
+                    deltas.append({"reasoning_content": choice["message"]["reasoning_content"]})
                 text = choice["message"]["content"] or ""
                 deltas += [{"content": text[i:i + 8]} for i in range(0, len(text), 8)]
                 for i, call in enumerate(choice["message"].get("tool_calls", [])):
@@ -277,7 +288,8 @@ class FakeOpenAIServer:
                     deltas.append({"tool_calls": [{"index": i, "function": {"arguments": call["function"]["arguments"]}}]})
                 chunks = [{**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
                 chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
-                chunks.append({**base, "choices": [], "usage": payload["usage"]})
+                if not server.omit_usage:
+                    chunks.append({**base, "choices": [], "usage": payload["usage"]})
                 for chunk in chunks:
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()

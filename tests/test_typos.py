@@ -47,7 +47,7 @@ def test_unknown_key_is_refused_with_valid_keys_and_a_suggestion(overrides, key,
 def test_a_key_of_another_backend_is_named_as_such():
     """The default (scripted) model has no sampling: the hint says which backends have the key."""
     message = refused("+model.tempreature=0.5")
-    assert "did you mean 'temperature'? it is a key of backend=anthropic, backend=openai, backend=vllm only" in message
+    assert "did you mean 'temperature'? it is a key of backend=anthropic, backend=llamacpp, backend=openai, backend=vllm only" in message
 
 
 def test_a_typo_without_plus_names_the_key_too():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from atlas.models import ModelError, make_model
-from atlas.models.vllm_backend import ServerConfig, root_cause, serve_arguments
+from atlas.models.vllm_server import ServerConfig, root_cause, serve_arguments
 from tests.fake_openai import QWEN_GENERATION_CONFIG, FakeOpenAIServer
 
 STAND_IN = [sys.executable, str(Path(__file__).with_name("fake_openai.py")), "serve"]

@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from atlas.config import ConfigError, did_you_mean
-from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, Usage
+from atlas.models.base import ContextLimitError, EmptyReplyError, Model, ModelError, ModelResponse, Usage
 from atlas.planner import GpuConfig
 from atlas.redaction import learn_environment, learn_secrets
 
@@ -21,6 +21,7 @@ BACKENDS: dict[str, str] = {
     "anthropic": "atlas.models.anthropic_backend:AnthropicModel",
     "openai": "atlas.models.openai_backend:OpenAICompatibleModel",
     "vllm": "atlas.models.vllm_backend:VLLMModel",
+    "llamacpp": "atlas.models.llamacpp_backend:LlamaCppModel",
 }
 
 
@@ -43,9 +44,9 @@ def check_settings(config: dict[str, Any]) -> Any:
 
 
 def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | None = None,
-               reply_format: dict[str, str] | None = None) -> Model:
+               reply_format: dict[str, str] | None = None, workers: int = 1) -> Model:
     """The backend `config` names, told which scaffold it serves (and how its replies look, for the
-    scripted backends) and on which GPU (for local servers)."""
+    scripted backends), on which GPU and for how many workers (a managed server gets a slot each)."""
     check_settings(config)  # every backend refuses unknown keys, the deterministic ones too
     learn_secrets(config)  # masked in every file written from now on
     # and what the process and a server it starts inherit: secret-named variables and the key's variable
@@ -54,7 +55,8 @@ def make_model(config: dict[str, Any], scaffold: str = "bash", gpu: GpuConfig | 
     model.scaffold = scaffold
     model.gpu = gpu or GpuConfig()
     model.reply_format = dict(reply_format or {})
+    model.workers = workers
     return model
 
 
-__all__ = ["BACKENDS", "check_settings", "ContextLimitError", "Model", "ModelError", "ModelResponse", "Usage", "make_model"]
+__all__ = ["BACKENDS", "check_settings", "ContextLimitError", "EmptyReplyError", "Model", "ModelError", "ModelResponse", "Usage", "make_model"]

@@ -24,6 +24,15 @@ class ModelError(InfrastructureError):
     """The model could not answer (server down, API error): an infrastructure failure, retried."""
 
 
+class EmptyReplyError(ModelError):
+    """The server answered with nothing: no content, no tool call, no reasoning (retried, then model_error)."""
+
+    def __init__(self, message: str, empty: int = 1, usage: "Usage | None" = None):
+        super().__init__(message)
+        self.empty = empty  # empty replies in a row, this one included
+        self.usage = usage  # what the server says the empty replies cost
+
+
 class ContextLimitError(RuntimeError):
     """The request would not fit in the model's context window: an agent outcome, never retried."""
 
@@ -92,6 +101,7 @@ class Model(ABC):
         self.scaffold = "bash"
         self.gpu = GpuConfig()
         self.reply_format: dict[str, str] = {}  # the scaffold's reply conventions (fence, submit command)
+        self.workers = 1  # agents of the run sharing this model (a managed server gets as many slots)
 
     @property
     def name(self) -> str:
@@ -111,6 +121,10 @@ class Model(ABC):
     def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> tuple[int, bool]:
         """(prompt tokens of this request, exact?): the fallback estimate unless a backend has a tokenizer."""
         return estimate_messages(messages, tools), False
+
+    def server_slots(self) -> tuple[int, str] | None:
+        """(requests the server computes at once, where that was read), after open(); None when unknown."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """What the manifest records about this model (secrets already removed)."""

@@ -10,15 +10,24 @@ It is also where a stopping run abandons its model calls: `cancel()` sets an eve
 waits on beside its answer, so a worker waiting on a slow server returns within a fraction of a
 second with a ModelError (the runner turns it into Cancelled), whether or not the backend's own
 `cancel()` (closing its HTTP client) interrupts the request itself.
+
+A server computes only so many requests at once (llama.cpp's slots, vLLM's max_num_seqs): once
+the model is open, the cap on requests in flight is lowered to what the server says it serves
+at once, when that is fewer than the workers, and the console says so once. More requests
+would only queue inside the server, where the client's timeout runs while nothing is computed.
+
+Each instance also counts the empty replies its server sent (retried by the backend): every
+assistant turn records the count so far, and a model_error caused by them names it.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
 from atlas.datasets import Instance
-from atlas.models.base import Model, ModelError, ModelResponse
+from atlas.models.base import EmptyReplyError, Model, ModelError, ModelResponse
 
 
 def _render(messages: list[dict[str, Any]]) -> list[str]:
@@ -40,22 +49,41 @@ def shared_prefix_chars(previous: list[str], current: list[str]) -> int:
     return shared
 
 
+def inflight_cap(workers: int, max_inflight: int | None, slots: int | None) -> int | None:
+    """Requests allowed in flight: run.max_inflight_requests (else the workers), at most the server's slots;
+    None when nothing needs capping."""
+    wanted = max_inflight or workers
+    if slots is not None and slots < wanted:
+        return slots
+    return max_inflight
+
+
+def _tokens(usage) -> str:
+    if usage is None:
+        return "unknown tokens"
+    return f"{usage.prompt_tokens} prompt and {usage.completion_tokens} completion tokens"
+
+
 CANCEL_POLL_S = 0.1
 
 
 class MeteredModel(Model):
-    def __init__(self, inner: Model, limiter: threading.Semaphore | None = None,
+    def __init__(self, inner: Model, limiter: threading.Semaphore | None = None, max_inflight: int | None = None,
                  cancelled: threading.Event | None = None):
         super().__init__(inner.config)
-        self.inner, self.limiter = inner, limiter
+        if limiter is None and max_inflight:
+            limiter = threading.BoundedSemaphore(max_inflight)
+        self.inner, self.limiter, self.max_inflight = inner, limiter, max_inflight
         self.cancelled = cancelled or threading.Event()  # shared by every instance's copy
         self.scaffold, self.gpu, self.reply_format = inner.scaffold, inner.gpu, inner.reply_format
+        self.workers = inner.workers
         self._previous: list[str] | None = None
         self.reused_chars = 0
         self.compared_chars = 0
+        self.empty_replies = 0  # this instance's empty replies, retried or not
 
     def for_instance(self, instance: Instance) -> "MeteredModel":
-        return MeteredModel(self.inner.for_instance(instance), self.limiter, self.cancelled)
+        return MeteredModel(self.inner.for_instance(instance), self.limiter, self.max_inflight, self.cancelled)
 
     def _limited_query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> ModelResponse:
         if self.limiter is None:
@@ -87,7 +115,14 @@ class MeteredModel(Model):
         return outcome["response"]
 
     def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
-        response = self._cancellable_query(messages, tools)
+        try:
+            response = self._cancellable_query(messages, tools)
+        except EmptyReplyError as e:
+            self.empty_replies += e.empty
+            raise EmptyReplyError(f"{e} ({self.empty_replies} empty replies in this instance; they cost "
+                                  f"{_tokens(e.usage)})", self.empty_replies, e.usage) from None
+        self.empty_replies += response.extra.get("empty_replies", 0)
+        response.extra["empty_replies_in_instance"] = self.empty_replies
         current = _render(messages)
         if self._previous is not None:
             total = sum(map(len, self._previous))
@@ -106,7 +141,15 @@ class MeteredModel(Model):
         return self.inner.count_tokens(messages, tools)
 
     def open(self, run_dir) -> None:
+        self.inner.workers = self.workers
         self.inner.open(run_dir)
+        slots = self.inner.server_slots()
+        cap = inflight_cap(self.workers, self.max_inflight, slots[0] if slots else None)
+        if cap is not None and cap != self.max_inflight:
+            self.limiter, self.max_inflight = threading.BoundedSemaphore(cap), cap
+            print(f"note: the model server computes {cap} request(s) at once ({slots[1]}); with run.workers="
+                  f"{self.workers}, at most {cap} model request(s) are in flight (run.max_inflight_requests), "
+                  "the other agents wait for a slot", file=sys.stderr, flush=True)
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()

@@ -9,6 +9,13 @@ with ATLAS's one fallback estimate (atlas.models.tokens) -- and a request that c
 raises ContextLimitError instead of being truncated. A server's own refusal of an over-long
 request (vLLM's serving-layer 400s, its V1 engine's "decoder prompt ... is longer than the
 maximum model length", in a stream too) maps to the same error and is never retried.
+
+An empty reply -- no content, no tool call, no reasoning -- is a server fault (a crashed slot, a
+chat template that swallowed the answer), never the model's malformed turn: it is retried with
+backoff like an overload, and if it persists the instance ends as `model_error`. Each reply
+records how many empty ones it took (`empty_replies`). When a stream omits `usage`, the prompt
+is counted from the request (the server's tokenizer where it has one, else the estimate,
+marked estimated), never recorded as 0.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atlas.config import ConfigError
 from atlas.costs import FreePricing, Pricing
-from atlas.models.base import ContextLimitError, Model, ModelError, ModelResponse, ToolCall, Usage
+from atlas.models.base import ContextLimitError, EmptyReplyError, Model, ModelError, ModelResponse, ToolCall, Usage
 from atlas.models.tokens import GrowthBound, estimate_messages, estimate_text
 from atlas.models.retry import call_with_retries
 from atlas.redaction import remember_secret
@@ -66,8 +73,26 @@ def _overflow(error: BaseException) -> bool:
 
 
 def _transient(error: BaseException) -> bool:
+    if isinstance(error, EmptyReplyError):
+        return True
     return isinstance(error, (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError,
                               openai.APITimeoutError)) and not _overflow(error)
+
+
+def check_not_empty(content: str, calls: list[ToolCall], reasoning: str, finish: str, usage: Usage,
+                    latency: float) -> None:
+    """Raise EmptyReplyError for a reply that carries nothing a scaffold could read."""
+    if content.strip() or calls or reasoning.strip():
+        return
+    raise EmptyReplyError(f"the server sent an empty reply (no content, no tool call, no reasoning; "
+                          f"finish_reason {finish!r}, {usage.completion_tokens} completion tokens"
+                          f"{' (estimated)' if usage.estimated else ''}, {latency:.1f}s)", usage=usage)
+
+
+def _reasoning(message: Any) -> str:
+    """A message's or delta's reasoning text: vLLM and llama.cpp send `reasoning_content`, others `reasoning`."""
+    extra = getattr(message, "model_extra", None) or {}
+    return str(extra.get("reasoning_content") or extra.get("reasoning") or "")
 
 
 class OpenAICompatibleModel(Model):
@@ -149,20 +174,38 @@ class OpenAICompatibleModel(Model):
         if self.settings.tokenize_endpoint and self.client is not None:
             if (counted := self._growth.exact(messages, tools)) is not None:
                 return counted, True  # the scaffold's check and the pre-check count the same request once
-            root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
-            payload: dict[str, Any] = {"model": self.settings.model, "messages": messages}
-            if tools:
-                payload["tools"] = tools
-            body = json.dumps(payload, default=str).encode()
-            request = urllib.request.Request(f"{root}/tokenize", body, {"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(request, timeout=self.settings.timeout) as reply:
-                    count = int(json.loads(reply.read())["count"])
+                count = self._server_count(messages, tools)
                 self._growth.remember(messages, tools, count)
                 return count, True
-            except (urllib.error.URLError, KeyError, ValueError):
+            except (urllib.error.URLError, OSError, KeyError, ValueError, TypeError):
                 pass  # a server without /tokenize: fall back to the estimate
         return estimate_messages(messages, tools), False
+
+    def _server_root(self) -> str:
+        return str(self.client.base_url).rstrip("/").removesuffix("/v1")
+
+    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST JSON to the server's root (not /v1) and read its JSON answer."""
+        body = json.dumps(payload, default=str).encode()
+        request = urllib.request.Request(f"{self._server_root()}{path}", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=self.settings.timeout) as reply:
+            return json.loads(reply.read())
+
+    def _server_count(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> int:
+        """The request's prompt tokens by the server's tokenizer and chat template (vLLM's /tokenize)."""
+        payload: dict[str, Any] = {"model": self.settings.model, "messages": messages}
+        if tools:
+            payload["tools"] = tools
+        return int(self._post("/tokenize", payload)["count"])
+
+    def _server_count_text(self, text: str) -> int | None:
+        """Tokens of a reply's text by the server's tokenizer, or None where it has no such endpoint."""
+        try:
+            return int(self._post("/tokenize", {"model": self.settings.model, "prompt": text,
+                                                "add_special_tokens": False})["count"])
+        except (urllib.error.URLError, OSError, KeyError, ValueError, TypeError):
+            return None
 
     def _check_context(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> None:
         window = self.context_window
@@ -203,10 +246,30 @@ class OpenAICompatibleModel(Model):
             raise ModelError("query() before open(): the model has no server")
         self._check_context(messages, tools)
         request = self._request(messages, tools)
+        empty, wasted = 0, Usage()
+
+        def attempt() -> ModelResponse:
+            nonlocal empty, wasted
+            try:
+                return self._call(request, messages, tools)
+            except EmptyReplyError as e:
+                empty, wasted = empty + 1, wasted + (e.usage or Usage())
+                raise
+
         try:
-            return call_with_retries(lambda: self._call(request), lambda e: _transient(e) and not self._cancelled,
-                                     attempts=self.settings.retries,
-                                     initial_wait=self.settings.retry_initial_wait, what=f"{self.name} request")
+            response = call_with_retries(attempt, lambda e: _transient(e) and not self._cancelled,
+                                         attempts=self.settings.retries,
+                                         initial_wait=self.settings.retry_initial_wait, what=f"{self.name} request")
+            response.extra["empty_replies"] = empty
+            if empty:  # tokens the server spent on the empty replies: metered apart from this reply's own
+                response.extra["empty_reply_usage"] = wasted.model_dump()
+            return response
+        except ModelError as e:
+            if isinstance(e.__cause__, EmptyReplyError):
+                raise EmptyReplyError(f"{self.name}: {e.__cause__} -- {empty} time(s) in a row, so the server is at "
+                                      "fault (see its log); the instance ends as model_error, not as a format "
+                                      "error", empty=empty, usage=wasted) from None
+            raise
         except openai.APIError as e:
             if _overflow(e):  # a 400, a 500 or an error event in the stream alike
                 raise ContextLimitError(str(e.message)) from None
@@ -216,38 +279,57 @@ class OpenAICompatibleModel(Model):
                 raise ModelError(f"{self.name}: HTTP {e.status_code}: {e.message}") from None
             raise ModelError(f"{self.name}: {type(e).__name__}: {e.message}") from None
 
-    def _call(self, request: dict[str, Any]) -> ModelResponse:
+    def _call(self, request: dict[str, Any], messages: list[dict[str, Any]],
+              tools: list[dict[str, Any]] | None) -> ModelResponse:
         started = time.monotonic()
         if request.get("stream"):
-            content, calls, finish, usage, ttft = self._read_stream(self.client.chat.completions.create(**request), started)
+            content, calls, finish, usage, ttft, reasoning = self._read_stream(
+                self.client.chat.completions.create(**request), started)
         else:
             reply = self.client.chat.completions.create(**request)
             choice = reply.choices[0]
             content, finish, ttft = choice.message.content or "", choice.finish_reason or "stop", None
             calls = [ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
                      for c in choice.message.tool_calls or []]
+            reasoning = _reasoning(choice.message)
             usage = reply.usage
         latency = time.monotonic() - started
-        normalized = self._usage(usage, content)
+        normalized = self._usage(usage) if usage is not None else self._counted_usage(messages, tools, content, calls)
+        check_not_empty(content, calls, reasoning, finish, normalized, latency)
+        extra = {"tokens_per_s": round(normalized.completion_tokens / latency, 2) if latency > 0 else None}
+        if reasoning:
+            extra["reasoning"] = reasoning
         return ModelResponse(
             content=content, tool_calls=calls, usage=normalized, latency_s=latency, ttft_s=ttft,
-            finish_reason=finish, cost_usd=self.settings.pricing.cost(normalized, gpu_seconds=latency),
-            extra={"tokens_per_s": round(normalized.completion_tokens / latency, 2) if latency > 0 else None},
+            finish_reason=finish, cost_usd=self.settings.pricing.cost(normalized, gpu_seconds=latency), extra=extra,
         )
+
+    def _counted_usage(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, content: str,
+                       calls: list[ToolCall]) -> Usage:
+        """Usage a server did not report: counted from the request and the reply (exact where it can tokenize)."""
+        prompt, exact = self.count_tokens(messages, tools)
+        text = content + "".join(c.name + c.arguments for c in calls)
+        completion = self._server_count_text(text) if self.settings.tokenize_endpoint and text else None
+        if completion is None:
+            completion, exact = estimate_text(text), False
+        return Usage(prompt_tokens=prompt, completion_tokens=completion, estimated=not exact)
 
     @staticmethod
     def _read_stream(stream, started: float):
-        content, finish, usage, ttft = [], "stop", None, None
+        content, finish, usage, ttft, reasoning = [], "stop", None, None, []
         calls: dict[int, dict[str, str]] = {}
         for chunk in stream:
             if chunk.usage is not None:
                 usage = chunk.usage
             for choice in chunk.choices:
                 delta = choice.delta
-                if ttft is None and (delta.content or delta.tool_calls):
+                thought = _reasoning(delta)
+                if ttft is None and (delta.content or delta.tool_calls or thought):
                     ttft = time.monotonic() - started
                 if delta.content:
                     content.append(delta.content)
+                if thought:
+                    reasoning.append(thought)
                 for call in delta.tool_calls or []:
                     slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
                     slot["id"] = call.id or slot["id"]
@@ -257,12 +339,10 @@ class OpenAICompatibleModel(Model):
                 if choice.finish_reason:
                     finish = choice.finish_reason
         tool_calls = [ToolCall(**calls[i]) for i in sorted(calls)]
-        return "".join(content), tool_calls, finish, usage, ttft
+        return "".join(content), tool_calls, finish, usage, ttft, "".join(reasoning)
 
     @staticmethod
-    def _usage(usage, content: str) -> Usage:
-        if usage is None:  # some servers omit it: estimate, and say so
-            return Usage(completion_tokens=estimate_text(content), estimated=True)
+    def _usage(usage) -> Usage:
         details = getattr(usage, "prompt_tokens_details", None)
         completion_details = getattr(usage, "completion_tokens_details", None)
         return Usage(
