@@ -30,9 +30,8 @@ WRONG_FENCE_LANGUAGE = "wrong_fence_language"  # a fenced block, but not in the 
 TOOL_CALL_IN_CONTENT = "tool_call_in_content"  # a tool call written in the text that the scaffold cannot take
 PLACEHOLDER_COPIED = "placeholder_copied"  # the prompt's example command, copied as is
 EMPTY_ACTION = "empty_action"  # the asked-for block, empty
-UNKNOWN_TOOL = "unknown_tool"  # a tool call in the text naming no tool of the scaffold
 FORMAT_ERROR_KINDS = (NO_ACTION, MULTIPLE_ACTIONS, WRONG_FENCE_LANGUAGE, TOOL_CALL_IN_CONTENT,
-                      PLACEHOLDER_COPIED, EMPTY_ACTION, UNKNOWN_TOOL)
+                      PLACEHOLDER_COPIED, EMPTY_ACTION)
 
 
 class ReplyFormatError(ValueError):
@@ -65,7 +64,7 @@ class ContentCall:
 FENCE_RE = re.compile(r"(`{3,})[ \t]*([^\s`]*)[^\n`]*\n(.*?)\n?[ \t]*\1(?!`)", re.DOTALL)
 TOOL_CALL_RE = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 FUNCTION_RE = re.compile(r"<function=([^>\s]+)>(.*?)(?:</function>|(?=<function=)|(?=</tool_call>)|\Z)", re.DOTALL)
-PARAMETER_RE = re.compile(r"<parameter=([^>\s]+)>(.*?)(?:</parameter>|(?=<parameter=)|\Z)", re.DOTALL)
+PARAMETER_RE = re.compile(r"<parameter=([^>\s]+)>(.*?)(</parameter>|(?=<parameter=)|\Z)", re.DOTALL)
 
 
 def fenced_blocks(text: str) -> list[Block]:
@@ -85,7 +84,9 @@ Span = tuple[ContentCall, int, int]  # a call and where its text starts and ends
 def _xml_calls(text: str, offset: int = 0) -> list[Span]:
     calls = []
     for match in FUNCTION_RE.finditer(text):
-        arguments = {key: _one_newline_off(value) for key, value in PARAMETER_RE.findall(match[2])}
+        # an unclosed parameter (cut by a stop sequence, or never closed) has no layout newline to trust
+        arguments = {key: _one_newline_off(value) if closed else value.strip("\n")
+                     for key, value, closed in PARAMETER_RE.findall(match[2])}
         calls.append((ContentCall(match[1], arguments, "function_xml"), offset + match.start(), offset + match.end()))
     return calls
 
@@ -186,4 +187,4 @@ def format_error_kind(text: str, fence: str, found: int) -> str:
 __all__ = ["Block", "ContentCall", "FORMAT_ERROR_KINDS", "ReplyFormatError", "content_tool_calls", "fenced_blocks", "format_error_kind",
            "text_without_calls",
            "EMPTY_ACTION", "MULTIPLE_ACTIONS", "NO_ACTION", "PLACEHOLDER_COPIED", "TOOL_CALL_IN_CONTENT",
-           "UNKNOWN_TOOL", "WRONG_FENCE_LANGUAGE"]
+           "WRONG_FENCE_LANGUAGE"]

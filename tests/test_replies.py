@@ -141,3 +141,11 @@ def test_agentless_takes_a_reproduction_script_in_a_py_fence_too():
     assert parse_script("Script:\n```py\nimport x\nassert x.f() == 1\n```") == "import x\nassert x.f() == 1\n"
     assert parse_script("```python3\nprint(1)\n```") == "print(1)\n"
     assert parse_script("```pyi\nx: int\n```") is None and parse_script("```bash\npython t.py\n```") is None
+
+
+def test_xml_parameters_take_their_schema_type_and_unclosed_ones_lose_trailing_newlines():
+    xml = "<tool_call>\n<function=view>\n<parameter=path>\na.py\n</parameter>\n<parameter=start_line>\n12\n\n\n</tool_call>"
+    (call,) = calls_in_text(xml, step=0)
+    assert (call.name, json.loads(call.arguments)) == ("view", {"path": "a.py", "start_line": 12})
+    json_call = calls_in_text('{"name": "view", "arguments": {"path": "a.py", "start_line": "12"}}', step=0)[0]
+    assert json.loads(json_call.arguments)["start_line"] == "12"  # JSON keeps its own types: the schema check says so

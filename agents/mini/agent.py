@@ -95,7 +95,7 @@ class MiniAgent(Scaffold):
                 kind = format_error_kind(response.content, protocol.fence, protocol.count_actions(response.content))
                 chat.add("user", error, format_error=True, format_error_kind=kind)
                 if chat.meter.format_error(kind):
-                    return chat.meter.end(Status.FORMAT_ERROR_LIMIT, "malformed replies in a row")
+                    return chat.meter.end(Status.FORMAT_ERROR_LIMIT, f"{kind}: malformed replies in a row")
                 continue
             if (loop := chat.meter.act(command)) is not None:
                 return chat.meter.end(loop, f"the same command {chat.meter.repeats} times in a row: {command[:200]}")

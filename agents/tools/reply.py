@@ -6,19 +6,36 @@ replies), or the server may run without one (llama.cpp's generic chat format). T
 model's intent is still plain in the text, so the calls written there -- JSON,
 `<tool_call>` blocks, `<function=...>` XML (agents/replies.py) -- are taken as its tool
 calls, each with an id of its own. Shell-tool names other models were trained on
-(`execute_bash`, ...) mean this scaffold's `bash`. A reply with no call at all is a
+(`execute_bash`, ...) mean this scaffold's `bash`; XML parameters, which are text, take
+their schema's integer or boolean type. A reply with no call at all is a
 named format error: `no_action`, with a hint when it wrote a command in a fence instead.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
-from atlas.agents.replies import (NO_ACTION, ContentCall, ReplyFormatError, content_tool_calls, fenced_blocks)
+from atlas.agents.replies import NO_ACTION, ContentCall, ReplyFormatError, content_tool_calls, fenced_blocks
+from atlas.agents.tools.schemas import SCHEMAS
 from atlas.models.base import ToolCall
 
 SHELL_ALIASES = {"execute_bash", "run_bash", "shell", "run_shell", "run_command", "execute_command", "terminal"}
 SHELL_FENCES = {"bash", "sh", "shell", "zsh", "console"}
+
+
+def _typed(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """XML parameters are text: give integers and booleans their schema's type, as vLLM's qwen3_coder parser does."""
+    properties = SCHEMAS.get(name, {}).get("properties", {})
+    typed = dict(arguments)
+    for key, value in arguments.items():
+        kind = properties.get(key, {}).get("type")
+        if isinstance(value, str) and kind == "integer" and re.fullmatch(r"-?\d+", value.strip()):
+            typed[key] = int(value)
+        elif isinstance(value, str) and kind == "boolean" and value.strip().lower() in ("true", "false"):
+            typed[key] = value.strip().lower() == "true"
+    return typed
 
 
 def _as_tool_call(call: ContentCall, index: int, step: int) -> ToolCall:
@@ -26,6 +43,8 @@ def _as_tool_call(call: ContentCall, index: int, step: int) -> ToolCall:
     arguments = call.arguments
     if name == "bash" and "command" not in arguments and isinstance(arguments.get("cmd"), str):
         arguments = {"command": arguments["cmd"]}
+    if call.form == "function_xml":
+        arguments = _typed(name, arguments)
     return ToolCall(id=f"text_{step}_{index}", name=name, arguments=json.dumps(arguments, ensure_ascii=False))
 
 
