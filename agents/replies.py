@@ -59,8 +59,8 @@ class ContentCall:
     form: str
 
 
-# a fence, its language tag, the body up to the next fence of the same length (as lenient as the scaffolds'
-# original ```bash regex: a fence need not start a line, and a closing one may end the last line)
+# a fence, its language tag, the body up to the next fence of the same length; lenient, as chat text is: a
+# fence need not start a line, and a closing fence may end the body's last line
 FENCE_RE = re.compile(r"(`{3,})[ \t]*([^\s`]*)[^\n`]*\n(.*?)\n?[ \t]*\1(?!`)", re.DOTALL)
 TOOL_CALL_RE = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 FUNCTION_RE = re.compile(r"<function=([^>\s]+)>(.*?)(?:</function>|(?=<function=)|(?=</tool_call>)|\Z)", re.DOTALL)
@@ -184,7 +184,6 @@ def format_error_kind(text: str, fence: str, found: int) -> str:
     return NO_ACTION
 
 
-__all__ = ["Block", "ContentCall", "FORMAT_ERROR_KINDS", "ReplyFormatError", "content_tool_calls", "fenced_blocks", "format_error_kind",
-           "text_without_calls",
-           "EMPTY_ACTION", "MULTIPLE_ACTIONS", "NO_ACTION", "PLACEHOLDER_COPIED", "TOOL_CALL_IN_CONTENT",
-           "WRONG_FENCE_LANGUAGE"]
+__all__ = ["Block", "ContentCall", "FORMAT_ERROR_KINDS", "ReplyFormatError", "content_tool_calls", "fenced_blocks",
+           "format_error_kind", "text_without_calls", "EMPTY_ACTION", "MULTIPLE_ACTIONS", "NO_ACTION",
+           "PLACEHOLDER_COPIED", "TOOL_CALL_IN_CONTENT", "WRONG_FENCE_LANGUAGE"]

@@ -91,7 +91,8 @@ def measure(rows: list[dict[str, Any]]) -> tuple[dict[tuple[str, str], list[int]
 
 
 def table(counts: dict[tuple[str, str], list[int]]) -> str:
-    lines = ["| protocol | ATLAS parser | family | replies | agree | rate |", "| --- | --- | --- | ---: | ---: | ---: |"]
+    lines = ["| protocol | ATLAS parser | family | replies | agree | rate |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]
     for (protocol, family), (agree, total) in sorted(counts.items()):
         lines.append(f"| {protocol} | {PARSERS[protocol][0]} | {family} | {total} | {agree} | {agree / total:.1%} |")
     for protocol in sorted({p for p, _ in counts}):
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     for protocol, readings in sorted(bash.items()):
         print(f"bash scaffold on {protocol} replies: " + ", ".join(f"{k} {v}" for k, v in sorted(readings.items())))
     for row, verdict in disagreements:
-        print(f"DISAGREES {row['family']} {json.dumps(row['source'])}: ATLAS {verdict.got!r}, harness {verdict.expected!r}")
+        print(f"DISAGREES {row['family']} {json.dumps(row['source'])}: "
+              f"ATLAS {verdict.got!r}, harness {verdict.expected!r}")
     rates = [agree / total for agree, total in counts.values()]
     return 0 if rates and min(rates) >= GOAL else 1
 

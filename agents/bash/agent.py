@@ -3,7 +3,8 @@
 The reply is read by agents/bash/reply.py (other shell fences and tool calls written in the
 text are taken where unambiguous; other replies get a named format error). The history
 is linear and append-only (friendly to server-side prefix caching). The patch is never
-typed by the model: once it submits, the runner takes `git diff` from the container. Limits, context policy and accounting come from atlas.agents.conversation.
+typed by the model: once it submits, the runner takes `git diff` from the container.
+Limits, context policy and accounting come from atlas.agents.conversation.
 """
 
 from __future__ import annotations
