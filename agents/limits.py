@@ -13,6 +13,7 @@ import math
 
 from pydantic import BaseModel, Field
 
+from atlas.agents.replies import NO_ACTION
 from atlas.interfaces import AgentOutcome, Deadline
 from atlas.models import ModelResponse
 from atlas.records import Status
@@ -55,9 +56,11 @@ class Meter:
         self.outcome.cost_usd += response.cost_usd
         self.outcome.model_seconds += response.latency_s
 
-    def format_error(self) -> bool:
-        """Count a malformed answer; True when that was one too many in a row."""
+    def format_error(self, kind: str = NO_ACTION) -> bool:
+        """Count a malformed answer, by kind (agents/replies.py); True when that was one too many in a row."""
         self.outcome.format_errors += 1
+        kinds = self.outcome.format_error_kinds
+        kinds[kind] = kinds.get(kind, 0) + 1
         self.consecutive_format_errors += 1
         return self.consecutive_format_errors > self.limits.format_error_limit
 

@@ -50,6 +50,7 @@ class AgentOutcome:
     status: Status
     steps: int = 0
     format_errors: int = 0
+    format_error_kinds: dict[str, int] = field(default_factory=dict)  # malformed replies by kind (no_action, ...)
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     model_seconds: float = 0.0

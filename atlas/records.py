@@ -45,6 +45,7 @@ class InstanceResult(BaseModel):
     attempts: int
     steps: int = 0
     format_errors: int = 0
+    format_error_kinds: dict[str, int] = {}  # by kind: no_action, multiple_actions, wrong_fence_language, ...
     usage: Usage = Usage()
     cost_usd: float = 0.0
     model_seconds: float = 0.0

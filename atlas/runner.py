@@ -85,7 +85,7 @@ def _attempt(session: Session, instance: Instance, trajectory: Trajectory, timeo
         trajectory.record("end", status=outcome.status.value, steps=outcome.steps, message=outcome.message)
     result = InstanceResult(
         instance_id=instance.instance_id, status=outcome.status, attempts=0, steps=outcome.steps,
-        format_errors=outcome.format_errors, usage=outcome.usage, cost_usd=outcome.cost_usd,
+        format_errors=outcome.format_errors, format_error_kinds=outcome.format_error_kinds, usage=outcome.usage, cost_usd=outcome.cost_usd,
         model_seconds=outcome.model_seconds, patch_lines=patch.count("\n"),
         submitted_patch=outcome.submitted and bool(patch.strip()), error=outcome.message,
         image=env.image, image_id=env.image_id, prefix_reuse=model.prefix_reuse(),

@@ -146,7 +146,7 @@ def test_gold_patch_is_chosen_whatever_the_stages(docker_client, instance, tmp_p
 def test_answers_that_name_no_file_end_with_an_empty_patch_and_the_reason(docker_client, instance, tmp_path):
     outcome, _, patch = drive(docker_client, instance, tmp_path, bound("empty", instance))
     assert (outcome.status, outcome.format_errors, patch) == (Status.SUBMITTED, 1, "")
-    assert "named no file" in outcome.message
+    assert "named no file" in outcome.message and outcome.format_error_kinds == {"no_action": 1}
     outcome, _, _ = drive(docker_client, instance, tmp_path, bound("empty", instance), format_error_limit=0)
     assert outcome.status is Status.FORMAT_ERROR_LIMIT
 

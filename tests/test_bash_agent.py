@@ -1,33 +1,17 @@
-"""The bash scaffold: action parsing, and its loop driven by scripted answers in a real container."""
+"""The bash scaffold: its loop driven by scripted answers in a real container (parsing: tests/test_replies.py)."""
 
 import time
 
 import pytest
 
 from atlas.interfaces import Deadline
-from atlas.agents.bash.agent import BashAgent, FormatError, parse_action
+from atlas.agents.bash.agent import BashAgent
 from atlas.config import ConfigError, EnvConfig
 from atlas.environments import DockerEnvironment
 from atlas.models.deterministic import ScriptedModel, turn
 from atlas.records import Status
 from atlas.trajectory import Trajectory
 from tests.conftest import read_jsonl
-
-
-def test_parse_action_takes_the_single_bash_block():
-    assert parse_action("THOUGHT: look\n\n```bash\nls -la\n```") == "ls -la"
-    assert parse_action("x\n```bash\ncat <<'EOF' > f\na\nEOF\n```\n") == "cat <<'EOF' > f\na\nEOF"
-
-
-@pytest.mark.parametrize("text, reason", [
-    ("no block at all", "found 0"),
-    ("```bash\nls\n```\n```bash\npwd\n```", "found 2"),
-    ("```bash\n\n```", "empty"),
-    ("```python\nprint(1)\n```", "found 0"),
-])
-def test_parse_action_rejects_malformed_turns(text, reason):
-    with pytest.raises(FormatError, match=reason):
-        parse_action(text)
 
 
 def test_unknown_agent_option_is_a_config_error():
@@ -68,9 +52,26 @@ def test_malformed_turn_gets_an_error_message_and_the_loop_goes_on(docker_client
     assert actions[0]["command"] == "echo hi > NOTE.txt" and actions[0]["exit_code"] == 0
 
 
+def test_other_forms_are_run_and_noted_and_each_error_is_counted_by_kind(docker_client, instance, tmp_path):
+    turns = ["THOUGHT: as shown\n```bash\none_command_here\n```",
+             '<tool_call>\n{"name": "bash", "arguments": {"command": "echo hi > NOTE.txt"}}\n</tool_call>',
+             "```python\nprint(1)\n```", "```sh\necho ATLAS_SUBMIT\n```"]
+    outcome, entries, patch = drive(docker_client, instance, tmp_path, turns)
+    assert outcome.status is Status.SUBMITTED and outcome.format_errors == 2
+    assert outcome.format_error_kinds == {"placeholder_copied": 1, "wrong_fence_language": 1}
+    errors = [e for e in entries if e.get("format_error")]
+    assert [e["format_error_kind"] for e in errors] == ["placeholder_copied", "wrong_fence_language"]
+    assert "replace it with a real shell command" in errors[0]["content"]
+    actions = [e for e in entries if e["kind"] == "action"]
+    assert [(a["command"], a.get("action_form")) for a in actions] == [("echo hi > NOTE.txt", "tool_call"),
+                                                                        ("echo ATLAS_SUBMIT", "fence:sh")]
+    assert "+hi" in patch
+
+
 def test_too_many_malformed_turns_end_the_instance(docker_client, instance, tmp_path):
     outcome, entries, _ = drive(docker_client, instance, tmp_path, ["no command"] * 5, format_error_limit=2)
     assert outcome.status is Status.FORMAT_ERROR_LIMIT and outcome.format_errors == 3
+    assert outcome.format_error_kinds == {"no_action": 3} and outcome.message.startswith("no_action: found 0")
 
 
 def test_step_limit(docker_client, instance, tmp_path):

@@ -183,6 +183,8 @@ def test_atlas_sends_the_messages_mini_sends_and_runs_the_commands_it_parses(tmp
     assert info["exit_status"] == "Submitted" and info["submission"] == PATCH
     assert outcome.status is Status.SUBMITTED and outcome.patch == PATCH
     assert outcome.steps == len(REPLIES) and outcome.format_errors == 2
+    # the kinds are ATLAS's own record; the messages above stayed mini's
+    assert outcome.format_error_kinds == {"no_action": 1, "multiple_actions": 1}
 
 
 def test_the_first_messages_are_the_installed_packages_templates():
@@ -250,6 +252,7 @@ def test_repeated_format_errors_end_the_run_as_mini_does(tmp_path):
     trajectory.close()
     if PROTOCOL.generation == 2:
         assert outcome.status is Status.FORMAT_ERROR_LIMIT and outcome.steps == PROTOCOL.consecutive_format_errors
+        assert outcome.message == "no_action: malformed replies in a row"
     else:
         assert outcome.status is Status.STEP_LIMIT and outcome.steps == 6
 

@@ -181,6 +181,33 @@ def test_openai_wire_format(docker_client, instance, tmp_path):
     assert "<exit_code>0</exit_code>" in result["content"]
 
 
+def test_calls_left_in_the_text_by_the_server_are_run_and_sent_back_as_calls(docker_client, instance, tmp_path):
+    """A server whose tool parser missed the call (as vLLM's hermes parser on some Qwen2.5-Coder replies)."""
+    server = FakeOpenAIServer(model="fake-coder").start()
+    try:
+        server.answer('Making a note.\n<tool_call>\n{"name": "bash", "arguments": {"command": "echo hi > NOTE.txt"}}'
+                      '\n</tool_call>')
+        server.answer("Nothing to call.")
+        server.answer("Done.\n<tool_call>\n<function=submit>\n</function>\n</tool_call>")
+        model = make_model({"name": "fake", "backend": "openai", "model": "fake-coder", "base_url": server.base_url},
+                           scaffold="tools")
+        model.open(tmp_path)
+        outcome, entries, patch = drive(docker_client, instance, tmp_path, model)
+    finally:
+        server.stop()
+    assert outcome.status is Status.SUBMITTED and "+hi" in patch and outcome.steps == 3
+    assert outcome.format_errors == 1 and outcome.format_error_kinds == {"no_action": 1}
+    second = [r["body"] for r in server.requests if r["path"].endswith("/chat/completions")][1]
+    assistant, result = second["messages"][-2:]
+    assert assistant["content"] == "Making a note."
+    assert assistant["tool_calls"] == [{"id": "text_1_0", "type": "function", "function": {
+        "name": "bash", "arguments": json.dumps({"command": "echo hi > NOTE.txt"})}}]
+    assert (result["role"], result["tool_call_id"]) == ("tool", "text_1_0")
+    recovered = [e for e in entries if e["kind"] == "tool_calls_from_text"]
+    assert [e["forms"] for e in recovered] == [["tool_call"], ["function_xml"]]
+    assert [e for e in entries if e.get("format_error")][0]["format_error_kind"] == "no_action"
+
+
 def test_anthropic_wire_format(docker_client, instance, tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
     preset = yaml.safe_load((CONF_DIR / "model" / "claude-sonnet-4.yaml").read_text())

@@ -37,6 +37,7 @@ from atlas.agents.agentless.answers import (Edit, Location, normalize, parse_edi
 from atlas.agents.base import Scaffold
 from atlas.agents.conversation import Conversation, ScaffoldSettings
 from atlas.agents.observation import record_action, run_action
+from atlas.agents.replies import NO_ACTION, WRONG_FENCE_LANGUAGE, fenced_blocks
 from atlas.agents.workspace import Workspace
 from atlas.datasets import Instance
 from atlas.environments import EnvError
@@ -177,9 +178,12 @@ class Pipeline:
 
     def reproduce(self, context: str) -> bool:
         """Whether a reproduction script now sits at REPRODUCTION and fails on the original code."""
-        script = parse_script(self.ask("reproduce", context=context))
+        answer = self.ask("reproduce", context=context)
+        script = parse_script(answer)
         if script is None:
-            self.malformed("reproduce", "the answer holds no ```python block")
+            # a script in another fence (```bash, untagged) is a different failure than no script at all
+            kind = WRONG_FENCE_LANGUAGE if fenced_blocks(answer) else NO_ACTION
+            self.malformed("reproduce", "the answer holds no ```python block", kind)
             return False
         encoded = base64.b64encode(script.encode()).decode()
         self.execute("reproduce", f"echo {encoded} | base64 -d > {REPRODUCTION}", label=f"write {REPRODUCTION}")
@@ -260,9 +264,9 @@ class Pipeline:
             raise Ended
         return response.content
 
-    def malformed(self, stage: str, problem: str) -> None:
-        self.chat.trajectory.record("format_error", stage=stage, error=problem)
-        if self.chat.meter.format_error():
+    def malformed(self, stage: str, problem: str, kind: str = NO_ACTION) -> None:
+        self.chat.trajectory.record("format_error", stage=stage, error=problem, format_error_kind=kind)
+        if self.chat.meter.format_error(kind):
             self.stop(Status.FORMAT_ERROR_LIMIT, f"{stage}: {problem}")
 
     def stop(self, status: Status, message: str) -> None:

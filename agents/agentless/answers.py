@@ -7,7 +7,7 @@ several parts (the gold model relies on this: see atlas/models/deterministic.py)
   or `line: N` lines;
 - edits: `### path` then `<<<<<<< SEARCH` / `=======` / `>>>>>>> REPLACE` blocks
   (an empty SEARCH creates a new file);
-- reproduction: the last ```python block that is not an edit.
+- reproduction: the last ```python (or ```py) block that is not an edit.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 LOCATION_RE = re.compile(r"^(class|function|method|line)\s*:\s*(\S+)", re.IGNORECASE)
 EDIT_RE = re.compile(r"^###\s*(\S+)[ \t]*\n(?:```[^\n]*\n)?<<<<<<< SEARCH\n(.*?)^=======\n(.*?)^>>>>>>> REPLACE",
                      re.MULTILINE | re.DOTALL)
-PYTHON_BLOCK_RE = re.compile(r"```python[^\n]*\n(.*?)```", re.DOTALL)
+PYTHON_BLOCK_RE = re.compile(r"```(?:python|py\b)[^\n]*\n(.*?)```", re.DOTALL)  # python, python3, py
 
 
 @dataclass(frozen=True)

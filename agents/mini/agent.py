@@ -27,6 +27,7 @@ from atlas.agents.base import Scaffold
 from atlas.agents.conversation import Conversation, ScaffoldSettings
 from atlas.agents.mini.protocol import SUBMIT_COMMAND, Protocol, load_protocol, restore_output
 from atlas.agents.observation import record_action, run_action
+from atlas.agents.replies import format_error_kind
 from atlas.config import validate_section
 from atlas.datasets import Instance
 from atlas.interfaces import AgentOutcome, Deadline, Environment
@@ -90,9 +91,11 @@ class MiniAgent(Scaffold):
             if command is None:
                 if not protocol.keeps_malformed_replies:
                     chat.messages.pop()  # the model no longer sees it; the trajectory keeps it
-                chat.add("user", error, format_error=True)
-                if chat.meter.format_error():
-                    return chat.meter.end(Status.FORMAT_ERROR_LIMIT, "malformed replies in a row")
+                # mini's own message goes to the model; the kind is ATLAS's, for the trajectory and the counts
+                kind = format_error_kind(response.content, protocol.fence, protocol.count_actions(response.content))
+                chat.add("user", error, format_error=True, format_error_kind=kind)
+                if chat.meter.format_error(kind):
+                    return chat.meter.end(Status.FORMAT_ERROR_LIMIT, f"{kind}: malformed replies in a row")
                 continue
             if (loop := chat.meter.act(command)) is not None:
                 return chat.meter.end(loop, f"the same command {chat.meter.repeats} times in a row: {command[:200]}")

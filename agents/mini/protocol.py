@@ -169,6 +169,9 @@ class Protocol:
         return [{"role": "system", "content": _render(self.agent["system_template"], **variables)},
                 {"role": "user", "content": _render(self.agent["instance_template"], **variables)}]
 
+    def count_actions(self, content: str) -> int:
+        return len(re.findall(self.action_regex, content, re.DOTALL))
+
     def parse(self, content: str, finish_reason: str, variables: dict[str, Any]) -> tuple[str | None, str]:
         """(the one command, "") or (None, the format-error message mini would send)."""
         actions = [a.strip() for a in re.findall(self.action_regex, content, re.DOTALL)]
