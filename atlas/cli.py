@@ -72,7 +72,7 @@ def evaluate_command(args: list[str]) -> None:
 
 def report_command(args: list[str]) -> None:
     from atlas.harness.commands import report_path
-    from atlas.harness.report import make_console
+    from atlas.harness.report_render import make_console
 
     parser = argparse.ArgumentParser(prog="atlas report", description="Report a graded run directory, or every "
                                      "member of a sweep directory, with 95%% confidence intervals.")
@@ -85,7 +85,7 @@ def report_command(args: list[str]) -> None:
 
 def compare_command(args: list[str]) -> None:
     from atlas.harness.commands import run_compare
-    from atlas.harness.report import make_console
+    from atlas.harness.report_render import make_console
 
     parser = argparse.ArgumentParser(prog="atlas compare", description="Compare runs on the instances they share.")
     parser.add_argument("paths", type=Path, nargs="+", metavar="DIR",

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from atlas.harness.report import RunReport, Side
+from atlas.harness.report import RunReport
+from atlas.harness.report_load import Side
 from atlas.harness.table import TableData, dollars, interval
 
 TOLERANCE = 0.10  # relative difference of mean $ per instance still called "the same budget"

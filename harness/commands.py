@@ -18,18 +18,9 @@ from atlas.harness.compare import Comparison, compare, comparison_json, print_co
 from atlas.harness.html import compare_page, report_page
 from atlas.harness.methodology import card_markdown, differences
 from atlas.harness.repeats import RepeatsReport, analyze
-from atlas.harness.report import (
-    REPORT_HTML,
-    REPORT_JSON,
-    METHODOLOGY_MD,
-    ReportError,
-    RunReport,
-    Side,
-    build_report,
-    load_path,
-    print_warnings,
-    report_json,
-)
+from atlas.harness.report_load import ReportError, Side, load_path
+from atlas.harness.report import RunReport, build_report
+from atlas.harness.report_render import REPORT_HTML, REPORT_JSON, METHODOLOGY_MD, print_warnings, report_json
 from atlas.harness.table import TableData, to_rich
 from atlas.harness.tables import (
     breakdown_table,

@@ -26,16 +26,9 @@ from rich.panel import Panel
 from atlas.harness import budget, stats
 from atlas.harness.methodology import Item, differences
 from atlas.harness.published import Check, published_side, verdict
-from atlas.harness.report import (
-    ReportError,
-    RunReport,
-    Side,
-    adopt_universe,
-    build_report,
-    load_path,
-    print_warnings,
-    unique_labels,
-)
+from atlas.harness.report_load import ReportError, Side, adopt_universe, load_path, unique_labels
+from atlas.harness.report import RunReport, build_report
+from atlas.harness.report_render import print_warnings
 from atlas.harness.table import to_rich
 from atlas.harness.tables import budget_table, pairs_table, status_table, summary_table
 

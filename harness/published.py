@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas.harness.methodology import Item, lookup, published_card, show
-from atlas.harness.report import ReportError, Side, is_run_dir, load_published, published_results_file
+from atlas.harness.report_load import ReportError, Side, is_run_dir, load_published, published_results_file
 
 # the dataset each leaderboard is scored on (path and split as ATLAS's dataset configs name them)
 BOARD_DATASETS = {

@@ -16,7 +16,8 @@ from statistics import mean, stdev
 
 from atlas.harness import stats
 from atlas.harness.power import CORRELATION, ICC, Design, detectable_difference, estimate_icc
-from atlas.harness.report import Side, rate_of
+from atlas.harness.report_load import Side
+from atlas.harness.report import rate_of
 
 
 @dataclass

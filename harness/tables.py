@@ -11,15 +11,9 @@ from typing import Any, Callable
 from atlas.records import Status
 from atlas.harness.power import Design, detectable_difference, instances_needed
 from atlas.harness.repeats import RepeatsReport
-from atlas.harness.report import (
-    InstanceRow,
-    RunReport,
-    Side,
-    bootstrap_caption,
-    gpu_hours_text,
-    per_resolved,
-    totals_rows,
-)
+from atlas.harness.report_load import InstanceRow, Side
+from atlas.harness.report import RunReport
+from atlas.harness.report_render import bootstrap_caption, gpu_hours_text, per_resolved, totals_rows
 from atlas.harness.methodology import NOT_RECORDED, Item
 from atlas.harness.table import Link, Styled, TableData, dollars, interval, number, percent
 

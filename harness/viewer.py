@@ -16,7 +16,7 @@ from atlas.best_of import CANDIDATES_DIR, SELECTION_FILE
 from atlas.config import DatasetConfig
 from atlas.datasets import load_instances
 from atlas.harness.html import trajectory_page
-from atlas.harness.report import Side
+from atlas.harness.report_load import Side
 from atlas.harness.table import TableData
 from atlas.harness.tables import INSTANCE_FIELDS
 from atlas.rundir import atomic_write_text

@@ -19,7 +19,8 @@ import pytest
 from atlas.harness.commands import run_compare
 from atlas.harness.compare import compare, pair
 from atlas.harness.published import find_entry, leaderboard_side, read_leaderboard, split_spec
-from atlas.harness.report import ReportError, adopt_universe, make_console
+from atlas.harness.report_load import ReportError, adopt_universe
+from atlas.harness.report_render import make_console
 from atlas.models.base import Usage
 from atlas.records import InstanceResult, Status
 

@@ -9,7 +9,7 @@ from scipy import stats as scipy_stats
 from atlas.harness import stats
 from atlas.harness.power import Design, detectable_difference, estimate_icc, instances_needed
 from atlas.harness.repeats import analyze
-from atlas.harness.report import InstanceRow, Side
+from atlas.harness.report_load import InstanceRow, Side
 from tests.test_report import inline
 
 

@@ -19,7 +19,8 @@ import yaml
 from matplotlib.image import imread
 
 from atlas.harness import stats
-from atlas.harness.report import adopt_universe, build_report, load_published, load_run
+from atlas.harness.report_load import adopt_universe, load_published, load_run
+from atlas.harness.report import build_report
 from atlas.harness.table import interval, percent
 from tests.conftest import atlas
 
