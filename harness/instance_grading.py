@@ -34,10 +34,18 @@ from atlas.rundir import RunDir
 _CLIENT: list[docker.DockerClient] = []  # one Docker client per grading process
 
 
+class GradingCancelled(Exception):
+    """A grading stopped by Ctrl-C / SIGTERM: no verdict is recorded, a resume grades the instance."""
+
+
 def _start_worker(evaluation_dir: str) -> None:
     """A grading process: logs go under evaluation_dir; Ctrl-C is the parent's to handle."""
     os.chdir(evaluation_dir)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _import_harness() -> None:
+    import swebench.harness.run_evaluation  # noqa: F401  (seconds of imports, paid before the first grading)
 
 
 def _grade_in_worker(dataset_name: str, split: str, task_repo: str | None, run_id: str, timeout: int,
@@ -63,12 +71,15 @@ class StreamGrader:
         self.header = results_header(config.dataset, run_id)
         self.lock = threading.Lock()
         self.in_flight: set[str] = set()
+        self.cancelled = False  # the session is stopping: gradings cut short are not verdicts
         self.instances = self._recorded()
         run_dir.evaluation.mkdir(parents=True, exist_ok=True)
         write_results(run_dir, self.header, self.instances)  # `atlas report` works from the first minute
         # spawned, not forked: the parent runs threads (agents, Docker clients) a fork would copy mid-flight
         self.pool = ProcessPoolExecutor(max_workers=config.harness.workers, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_start_worker, initargs=(str(run_dir.evaluation),))
+        for _ in range(config.harness.workers):  # start and import now, while the first agents work
+            self.pool.submit(_import_harness)
 
     def _recorded(self) -> dict[str, dict]:
         """Verdicts an earlier session recorded under the same harness run_id (others are graded again)."""
@@ -104,6 +115,8 @@ class StreamGrader:
             finally:
                 with self.lock:
                     self.in_flight.discard(instance_id)
+            if self.cancelled:  # left ungraded: the next session grades it
+                raise GradingCancelled(instance_id)
             verdict = verdict_of(log_dir / instance_id, instance_id, patch)
             grade = Grade(instance_id, verdict.resolved, verdict.outcome)
         grade = Grade(instance_id, grade.resolved, grade.outcome, round(time.monotonic() - t0, 3))
@@ -115,6 +128,7 @@ class StreamGrader:
 
     def close(self, cancel: bool) -> None:
         if cancel:  # stop gradings in flight, and the harness containers they started
+            self.cancelled = True
             for process in list(getattr(self.pool, "_processes", {}).values()):  # no public way before 3.14
                 process.terminate()
             self._remove_containers()

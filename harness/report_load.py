@@ -124,7 +124,8 @@ def _run_warnings(path: Path, manifest: dict, rows: dict[str, InstanceRow]) -> l
                         "re-run the same `atlas run` command to resume")
     if ungraded:
         warnings.append(f"{ungraded} finished instance(s) have no verdict in results.json (counted as "
-                        f"unresolved); run `atlas evaluate {path}`")
+                        f"unresolved); a running `atlas run` grades them as they finish, else run "
+                        f"`atlas evaluate {path}`")
     if infra:
         warnings.append(f"{infra} instance(s) ended in an infrastructure failure (not scored: left out of the "
                         "resolved rate); `run.rerun_errors=true` re-runs them, `atlas evaluate` re-grades")

@@ -68,7 +68,7 @@ def finish_line_rows(totals: Totals) -> list[tuple[str, str]]:
     line = totals.finish_line
     if line is None:
         return []
-    dollars_500 = "no pricing" if line.verified_usd is None else dollars(line.verified_usd)
+    dollars_500 = "dollars unknown" if line.verified_usd is None else dollars(line.verified_usd)
     return [
         ("projected time for the selection", f"{hours_text(line.selection_seconds)} (from {line.measured} measured "
                                              "instance(s), agents and grading overlapping)"),
