@@ -9,7 +9,9 @@ before the last agent finishes, and a resume grades what was finished but not gr
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, atlas
+from tests.conftest import REPO_ROOT, atlas, labeled_containers
 from tests.test_run import expected_scripted
 
 RUN = ["model=scripted", "run.workers=2", "harness.workers=2", "run.name=streamed"]
@@ -116,3 +118,29 @@ def test_evaluate_false_grades_nothing(sample_images, tmp_path):
     assert (run_dir / "instances" / sample_images[0].instance_id / "status.json").is_file()
     assert not (run_dir / "results.json").exists() and not (run_dir / "evaluation").exists()
     assert "graded: " not in done.stderr
+
+
+def test_interrupt_during_grading_leaves_no_container_and_no_false_verdict(docker_client, sample_images, tmp_path):
+    run_id = f"atlas-interrupt-{os.getpid()}"  # names the harness's containers: only this test's are looked at
+    command = [*RUN, f"run.root={tmp_path}", f"harness.run_id={run_id}"]
+    run_dir = tmp_path / "streamed"
+
+    def grading_containers() -> list:
+        return docker_client.containers.list(all=True, sparse=True, filters={"name": f".{run_id}"})
+
+    process = subprocess.Popen([sys.executable, "-m", "atlas.cli", "run", *command], cwd=REPO_ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not grading_containers() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert grading_containers(), "no grading was ever in flight"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    assert not grading_containers() and not labeled_containers(docker_client, run_dir)
+    recorded = verdicts(run_dir) if (run_dir / "results.json").is_file() else {}
+    assert all(v["outcome"] in ("resolved", "unresolved") for v in recorded.values()), recorded
+
+    resumed = atlas("run", *command, timeout=1200)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert {k: v["resolved"] for k, v in verdicts(run_dir).items()} == expected_scripted()
