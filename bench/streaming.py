@@ -10,6 +10,10 @@ Three runs of the scripted model on the bundled tasks, one after another:
 Batch-then-grade takes phase 1 + phase 2; the goal for the streamed run is at most
 1.1 x max(agent phase, grading phase), with the grading phase also measured inside the
 streamed run (its per-instance grading seconds over the grading workers).
+
+`--wait-seconds W` makes each instance first run `sleep W` in its container: time the agent
+waits without using this host's CPU, as an agent waits for a model on a GPU. The scripted
+model alone is CPU-bound like the grading, so on a small host the two phases compete.
 """
 
 from __future__ import annotations
@@ -22,7 +26,21 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
+from atlas.datasets import BUNDLED_TASKS
 from bench.run_watch import ROOT, agent_phase_seconds, run_atlas, verdicts
+
+
+def waiting_scripts(folder: Path, seconds: float) -> Path:
+    """The bundled scripts, each starting with a `sleep` turn (bash scaffold)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (BUNDLED_TASKS / "scripted").glob("*.yaml"):
+        script = yaml.safe_load(path.read_text())
+        wait = f"THOUGHT: waiting, as for a model on a GPU.\n\n```bash\nsleep {seconds}\n```\n"
+        script["turns"] = [wait, *script["turns"]]
+        (folder / path.name).write_text(yaml.safe_dump(script))
+    return folder
 
 
 def main() -> None:
@@ -30,10 +48,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--grade-workers", type=int, default=2)
     parser.add_argument("--root", type=Path, default=ROOT / "runs" / "_bench_streaming")
+    parser.add_argument("--wait-seconds", type=float, default=0.0,
+                        help="each instance first sleeps this long in its container (a stand-in for GPU time)")
     options = parser.parse_args()
     shutil.rmtree(options.root, ignore_errors=True)
     common = ["model=scripted", f"run.workers={options.workers}", f"harness.workers={options.grade_workers}",
               f"run.root={options.root}"]
+    if options.wait_seconds:
+        common.append(f"model.scripts_dir={waiting_scripts(options.root / 'scripts', options.wait_seconds)}")
 
     agents = run_atlas([*common, "run.name=agents", "run.evaluate=false"], options.root / "agents")
     assert agents.returncode == 0, agents.stderr_tail
@@ -52,7 +74,7 @@ def main() -> None:
     same = ({k: v["outcome"] for k, v in stream_verdicts.items()}
             == {k: v["outcome"] for k, v in verdicts(options.root / "agents").items()})
     figures = {
-        "instances": len(stream_verdicts), "workers": options.workers, "grade_workers": options.grade_workers,
+        "instances": len(stream_verdicts), "wait_seconds": options.wait_seconds, "workers": options.workers, "grade_workers": options.grade_workers,
         "agent_phase_s (atlas run, run.evaluate=false)": agent_phase,
         "agent_phase_s (first start to last finish)": round(agent_phase_seconds(options.root / "agents"), 1),
         "batch_grading_s (atlas evaluate)": round(batch_grading, 1),
