@@ -23,6 +23,7 @@ from atlas import errors
 from atlas.agents import SCAFFOLDS, make_agent
 from atlas.config import CONF_DIR, ConfigError, validate, validate_section
 from atlas.errors import report_errors
+from atlas.harness.instance_grading import make_grader
 from atlas.models import check_settings as check_model_settings
 from atlas.overrides import (
     check_inside,
@@ -63,8 +64,9 @@ def resolve(cfg: DictConfig):
     return config
 
 
-def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, Any]:
-    """Grade (if enabled), print the table, and return the figures a sweep table needs.
+def grade_and_report(config, run_path: Path, selected: list[str], graded: bool = False) -> dict[str, Any]:
+    """Grade (if enabled and not `graded` already as the run went), print the table, and return the
+    figures a sweep table needs.
 
     With run.repeats > 1 every repeat is graded as its own predictions file under its own harness
     run_id (`<run_id>.r<N>`): the harness grades one prediction per instance id and run_id.
@@ -78,7 +80,7 @@ def grade_and_report(config, run_path: Path, selected: list[str]) -> dict[str, A
         harness = config.harness
         if len(members) > 1:
             harness = harness.model_copy(update={"run_id": f"{harness.run_id}.{repeat_label(number)}"})
-        if config.run.evaluate and config.harness.enabled and member.predictions.is_file():
+        if config.run.evaluate and config.harness.enabled and not graded and member.predictions.is_file():
             with RunDir(run_path).lock():
                 verdicts = evaluate_run(member, config.dataset, harness)
         else:
@@ -101,8 +103,8 @@ def hydra_main(cfg: DictConfig) -> dict[str, Any]:
     with report_errors():
         config = resolve(cfg)
         run_path = Path(HydraConfig.get().runtime.output_dir)
-        summary = run(config, run_path, make_agent)
-        figures = grade_and_report(config, run_path, summary.selected)
+        summary = run(config, run_path, make_agent, make_grader)  # grades each instance as it finishes
+        figures = grade_and_report(config, run_path, summary.selected, graded=config.harness.stream)
         release_images(config, summary.selected)
         if figures["infra"]:
             INFRA_FAILURES.append((run_path, figures["infra"], config))

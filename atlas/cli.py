@@ -13,7 +13,7 @@ from atlas.errors import BAD_INPUT, INFRA_FAILURES, BadInput, err, print_error, 
 USAGE = """usage: atlas <command> [options]
 
 commands:
-  run [overrides]        run a model + scaffold over SWE-bench instances in Docker, then grade
+  run [overrides]        run a model + scaffold over SWE-bench instances in Docker, grading each as it finishes
                          (Hydra: `atlas run --help` lists config groups; `-m` runs a sweep)
   evaluate RUN_DIR       grade a run's preds.jsonl with the official swebench harness and print the table
   report DIR             resolved rate with 95% CIs, breakdowns, cost; writes report.json/.html, methodology.md

@@ -9,6 +9,7 @@ backend and scaffold validates its own parameters.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, get_args
@@ -85,13 +86,26 @@ class EnvConfig(_Strict):
     max_output_chars: int = Field(10_000, gt=100)
 
 
+def default_grade_workers() -> int:
+    """Gradings at once when `harness.workers` is null: half the CPU cores (tests are CPU-bound), 1 to 8."""
+    return min(8, max(1, (os.cpu_count() or 2) // 2))
+
+
 class HarnessConfig(_Strict):
     """Grading with the official swebench harness."""
 
     enabled: bool = True
-    workers: int = Field(2, ge=1)
+    stream: bool = Field(True, description="Grade each instance as soon as its patch is final, beside the agents; "
+                                           "false: grade the whole batch after the last agent.")
+    workers: int = Field(default_factory=default_grade_workers, ge=1,
+                         description="Gradings at once; null: half the CPU cores, 1 to 8.")
     timeout: int = Field(1800, gt=0)
     run_id: str = "atlas-grading"
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_for_host(cls, value: Any) -> Any:
+        return default_grade_workers() if value is None else value
 
 
 class BudgetSettings(_Strict):

@@ -36,14 +36,13 @@ from rich.markup import escape
 
 from atlas.config import DatasetConfig, HarnessConfig
 from atlas.datasets import load_instances, resolve_path
+from atlas.grading_pool import INFRA_OUTCOMES  # outcomes that are failures of the machinery: out of the rate
 from atlas.rundir import RunDir, atomic_write_text
 
 RESULTS_FILE = "results.json"
 GRADED_ROWS = "rows.jsonl"  # in evaluation/: the rows the harness grades, as loaded and completed
 
 
-# outcomes that are failures of the machinery, not of the prediction: kept out of the resolved rate
-INFRA_OUTCOMES = ("infra_error", "eval_error")
 
 
 @dataclass
@@ -56,17 +55,23 @@ class Verdict:
         return self.outcome in INFRA_OUTCOMES
 
 
+def unique_run_id(run_dir: RunDir, run_id: str) -> str:
+    """`run_id` and 8 hex digits of the run directory's path: unique per run, stable across its sessions."""
+    return f"{run_id}.{hashlib.sha256(str(run_dir.path.resolve()).encode()).hexdigest()[:8]}"
+
+
 def grading_run_id(run_dir: RunDir, harness: HarnessConfig) -> str:
-    """The harness run_id of this run directory: `harness.run_id` and 8 hex digits of the directory's path."""
-    return f"{harness.run_id}.{hashlib.sha256(str(run_dir.path.resolve()).encode()).hexdigest()[:8]}"
+    """The harness run_id of this run directory (`harness.run_id` made unique per run)."""
+    return unique_run_id(run_dir, harness.run_id)
 
 
-def _log_dir(run_dir: RunDir, harness: HarnessConfig, model_name: str) -> Path:
-    return (run_dir.evaluation / "logs" / "run_evaluation" / grading_run_id(run_dir, harness)
-            / model_name.replace("/", "__"))
+def log_dir_of(run_dir: RunDir, run_id: str, model_name: str) -> Path:
+    """Where the harness writes an instance's logs and report.json (it runs inside `<run dir>/evaluation/`)."""
+    return run_dir.evaluation / "logs" / "run_evaluation" / run_id / model_name.replace("/", "__")
 
 
-def _drop_stale_reports(log_dir: Path, predictions: list[dict]) -> None:
+def drop_stale_reports(log_dir: Path, predictions: list[dict]) -> None:
+    """Remove reports graded on another patch than the prediction's (the harness would reuse them)."""
     for pred in predictions:
         folder = log_dir / pred["instance_id"]
         graded = folder / "patch.diff"
@@ -74,7 +79,8 @@ def _drop_stale_reports(log_dir: Path, predictions: list[dict]) -> None:
             shutil.rmtree(folder)
 
 
-def _verdict(folder: Path, instance_id: str, patch: str) -> Verdict:
+def verdict_of(folder: Path, instance_id: str, patch: str) -> Verdict:
+    """The verdict the harness left in `folder` (report.json, else what its log says went wrong)."""
     if not patch.strip():
         return Verdict(False, "empty_patch")
     report = folder / "report.json"
@@ -90,18 +96,17 @@ def _verdict(folder: Path, instance_id: str, patch: str) -> Verdict:
     return Verdict(False, "eval_error")
 
 
-def _infra_status(run_dir: RunDir, instance_id: str) -> bool:
+def infra_status(run_dir: RunDir, instance_id: str) -> bool:
     result = run_dir.read_result(instance_id)
     return result is not None and result.status.is_infra_error
 
 
-def graded_rows(run_dir: RunDir, dataset: DatasetConfig, instance_ids: list[str]) -> str:
+def graded_rows(run_dir: RunDir, dataset: DatasetConfig, instance_ids: list[str] | None = None) -> str:
     """The dataset the harness reads: the loaded (completed) rows of `instance_ids` (every prediction's),
     written to the run's evaluation/ folder; a task repo is read by the harness itself."""
     if dataset.source == "task_repo":
         return resolve_path(dataset)
-    wanted = set(instance_ids)
-    rows = [i.row for i in load_instances(dataset) if i.instance_id in wanted]
+    rows = [i.row for i in load_instances(dataset) if instance_ids is None or i.instance_id in instance_ids]
     path = run_dir.evaluation / GRADED_ROWS
     # shapes=False: a row's text (patches, scripts) is graded byte for byte, like a patch
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), shapes=False)
@@ -116,9 +121,9 @@ def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig
     if not predictions:
         return {}
     model_name = predictions[0]["model_name_or_path"]
-    log_dir = _log_dir(run_dir, harness, model_name)
-    _drop_stale_reports(log_dir, predictions)
-    infra = {p["instance_id"] for p in predictions if _infra_status(run_dir, p["instance_id"])}
+    log_dir = log_dir_of(run_dir, grading_run_id(run_dir, harness), model_name)
+    drop_stale_reports(log_dir, predictions)
+    infra = {p["instance_id"] for p in predictions if infra_status(run_dir, p["instance_id"])}
     graded = [p for p in predictions if p["instance_id"] not in infra]
     path = resolve_path(dataset)
     run_dir.evaluation.mkdir(parents=True, exist_ok=True)
@@ -139,13 +144,9 @@ def evaluate_run(run_dir: RunDir, dataset: DatasetConfig, harness: HarnessConfig
                 Console(stderr=True).print(f"[yellow]warning:[/] the grading harness failed: {escape(str(e))}",
                                            soft_wrap=True, highlight=False)
     verdicts = {p["instance_id"]: Verdict(False, "infra_error") if p["instance_id"] in infra else
-                _verdict(log_dir / p["instance_id"], p["instance_id"], p["model_patch"] or "") for p in predictions}
-    record = {
-        "harness": {"package": "swebench", "version": version("swebench"), "run_id": grading_run_id(run_dir, harness),
-                    "dataset": path, "split": dataset.split},
-        "instances": {k: {"resolved": v.resolved, "outcome": v.outcome} for k, v in verdicts.items()},
-    }
-    atomic_write_text(run_dir.path / RESULTS_FILE, json.dumps(record, indent=2) + "\n")
+                verdict_of(log_dir / p["instance_id"], p["instance_id"], p["model_patch"] or "") for p in predictions}
+    write_results(run_dir, results_header(dataset, grading_run_id(run_dir, harness)),
+                  {k: {"resolved": v.resolved, "outcome": v.outcome} for k, v in verdicts.items()})
     return verdicts
 
 
@@ -155,3 +156,15 @@ def read_verdicts(run_dir: RunDir) -> dict[str, Verdict]:
         return {}
     data = json.loads(path.read_text())["instances"]
     return {k: Verdict(v["resolved"], v["outcome"]) for k, v in data.items()}
+
+
+def results_header(dataset: DatasetConfig, run_id: str) -> dict:
+    """What graded the run: results.json's `harness` section."""
+    return {"package": "swebench", "version": version("swebench"), "run_id": run_id,
+            "dataset": resolve_path(dataset), "split": dataset.split}
+
+
+def write_results(run_dir: RunDir, header: dict, instances: dict[str, dict]) -> None:
+    """Replace results.json atomically: `atlas report` may read it while a run grades as it goes."""
+    atomic_write_text(run_dir.path / RESULTS_FILE, json.dumps({"harness": header, "instances": instances},
+                                                              indent=2) + "\n")

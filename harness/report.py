@@ -3,7 +3,8 @@
 Computes, from the `Side`s atlas.harness.sides loads (one row per instance; a run with
 repeats gives one side per repeat), a `RunReport` (resolved rate with Wilson and bootstrap 95% intervals, breakdowns per
 repository / difficulty / final status / grading outcome, tokens, hours, dollars per
-resolved issue). atlas.harness.tables lays it out, atlas.harness.commands prints it and
+resolved issue, and the finish line: atlas.finish_line's projected time for the selection and a full
+Verified run's hours and dollars). atlas.harness.tables lays it out, atlas.harness.commands prints it and
 writes the files.
 
 Every instance the run selected is in the denominator but infrastructure failures: an
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
+from atlas.finish_line import Projection, pricing_of, project
 from atlas.harness import stats
 from atlas.harness.sides import InstanceRow, Side
 
@@ -54,6 +56,7 @@ class Totals:
     cost_basis: str
     cost_per_resolved: float | None
     tokens_per_resolved: float | None
+    finish_line: Projection | None = None  # whole runs: the selection's projected time, a Verified run's cost
 
 
 @dataclass
@@ -149,6 +152,30 @@ def _gpu_hours(side: Side, rows: list[InstanceRow], whole: bool) -> tuple[float 
     return (_sum(rows, "model_seconds") or 0) / 3600, "sum of per-instance model time (model_seconds)"
 
 
+def finish_line_of(side: Side, rows: list[InstanceRow]) -> Projection | None:
+    """The finish line from the run's measured instances (atlas.finish_line); None for published results."""
+    if side.kind != "run":
+        return None
+    config = side.manifest.get("config", {})
+    finished = [r for r in rows if r.wall_seconds is not None]
+    return project(len(rows), [r.wall_seconds for r in finished],
+                   [r.grading_seconds for r in rows if r.grading_seconds is not None],
+                   [r.cost_usd or 0.0 for r in finished], config.get("run", {}).get("workers") or 1,
+                   config.get("harness", {}).get("workers") or 1, pricing_of(_model_settings(side)))
+
+
+def finish_line_of(side: Side, rows: list[InstanceRow]) -> Projection | None:
+    """The finish line from the run's measured instances (atlas.finish_line); None for published results."""
+    if side.kind != "run":
+        return None
+    config = side.manifest.get("config", {})
+    finished = [r for r in rows if r.wall_seconds is not None]
+    return project(len(rows), [r.wall_seconds for r in finished],
+                   [r.grading_seconds for r in rows if r.grading_seconds is not None],
+                   [r.cost_usd or 0.0 for r in finished], config.get("run", {}).get("workers") or 1,
+                   config.get("harness", {}).get("workers") or 1, pricing_of(_model_settings(side)))
+
+
 def totals_of(side: Side, rows: list[InstanceRow], resolved: int, whole: bool) -> Totals:
     prompt, completion = _sum(rows, "prompt_tokens"), _sum(rows, "completion_tokens")
     cost, cost_basis = _cost(side, rows, whole)
@@ -163,6 +190,7 @@ def totals_of(side: Side, rows: list[InstanceRow], resolved: int, whole: bool) -
         gpu_hours=gpu, gpu_hours_basis=gpu_basis, cost_usd=cost, cost_basis=cost_basis,
         cost_per_resolved=cost / resolved if cost is not None and resolved else None,
         tokens_per_resolved=tokens / resolved if tokens is not None and resolved else None,
+        finish_line=finish_line_of(side, rows) if whole else None,
     )
 
 

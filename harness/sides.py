@@ -56,6 +56,7 @@ class InstanceRow:
     cost_usd: float | None = None
     wall_seconds: float | None = None
     model_seconds: float | None = None
+    grading_seconds: float | None = None  # graded as the run went: the harness's time on it
 
     @property
     def infra(self) -> bool:
@@ -108,6 +109,7 @@ def _run_row(instance_id: str, meta: dict, result: Any, verdict: dict | None) ->
                       outcome="unfinished" if result is None else "not graded", resolved=False)
     if verdict is not None:
         row.outcome, row.resolved = verdict["outcome"], bool(verdict["resolved"])
+        row.grading_seconds = verdict.get("grading_seconds")
     if result is not None:
         usage = result.usage
         row.steps, row.attempts, row.cost_usd = result.steps, result.attempts, result.cost_usd
@@ -127,7 +129,8 @@ def _run_warnings(path: Path, manifest: dict, rows: dict[str, InstanceRow]) -> l
                         "re-run the same `atlas run` command to resume")
     if ungraded:
         warnings.append(f"{ungraded} finished instance(s) have no verdict in results.json (counted as "
-                        f"unresolved); run `atlas evaluate {path}`")
+                        f"unresolved); a running `atlas run` grades them as they finish, else run "
+                        f"`atlas evaluate {path}`")
     if infra:
         warnings.append(f"{infra} instance(s) ended in an infrastructure failure (not scored: left out of the "
                         "resolved rate); `run.rerun_errors=true` re-runs them, `atlas evaluate` re-grades")

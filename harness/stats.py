@@ -1,6 +1,6 @@
 """The statistics behind a resolved rate a skeptic accepts: intervals and a paired test.
 
-* `wilson_interval`: the Wilson score interval for a binomial proportion.
+* `wilson_interval`: the Wilson score interval for a binomial proportion (atlas.intervals, re-exported).
 * `bootstrap_mean_interval`: a seeded percentile bootstrap over instances (resolved
   rate, or the paired difference of two runs' rates), so a report reproduces exactly.
 * `mcnemar_exact`: the exact McNemar test of two runs on the same instances.
@@ -12,41 +12,15 @@ which draws with numpy's PCG64 generator from a fixed seed.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
 
-LEVEL = 0.95
+from atlas.intervals import LEVEL, wilson_interval, z_score  # the one copy, shared with the core's progress line
+
 RESAMPLES = 10_000
 SEED = 0
 CHUNK = 1_000  # resamples drawn at once: bounds memory to CHUNK * n indices
-
-
-def z_score(level: float = LEVEL) -> float:
-    """The two-sided standard normal quantile: z = Phi^-1(1 - (1 - level) / 2); 1.959964 for 95%."""
-    return NormalDist().inv_cdf(1 - (1 - level) / 2)
-
-
-def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials.
-
-    With p = k/n and z = z_score(level):
-        centre = (p + z^2 / 2n) / (1 + z^2 / n)
-        half   = z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2)
-        interval = [centre - half, centre + half], clipped to [0, 1].
-    n = 0 says nothing: (0, 1).
-    """
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must lie in [0, n]; got {successes} of {n}")
-    if n == 0:
-        return 0.0, 1.0
-    z = z_score(level)
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def bootstrap_mean_interval(values: Sequence[float], level: float = LEVEL, resamples: int = RESAMPLES,

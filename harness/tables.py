@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from atlas.finish_line import hours_text
 from atlas.records import Status
 from atlas.harness.power import Design, detectable_difference, instances_needed
 from atlas.harness.repeats import RepeatsReport
@@ -60,8 +61,23 @@ def totals_rows(report: RunReport) -> list[tuple[str, str]]:
         ("cost counted from", t.cost_basis),
         ("cost per resolved issue", per_resolved(report, t.cost_per_resolved, True)),
         ("tokens per resolved issue", per_resolved(report, t.tokens_per_resolved, False)),
+        *finish_line_rows(t),
         ("patch-apply failures", str(report.patch_apply_failures)),
         ("bootstrap", f"{report.bootstrap['resamples']:,} resamples over instances, seed {report.bootstrap['seed']}"),
+    ]
+
+
+def finish_line_rows(totals: Totals) -> list[tuple[str, str]]:
+    """The finish line in words: an extrapolation from the instances measured, and said to be one."""
+    line = totals.finish_line
+    if line is None:
+        return []
+    dollars_500 = "dollars unknown" if line.verified_usd is None else dollars(line.verified_usd)
+    return [
+        ("projected time for the selection", f"{hours_text(line.selection_seconds)} (from {line.measured} measured "
+                                             "instance(s), agents and grading overlapping)"),
+        ("full SWE-bench Verified run (500)", f"{hours_text(line.verified_seconds)}, {dollars_500} "
+                                              f"({line.usd_basis}; at this run's mean time per instance)"),
     ]
 
 

@@ -104,10 +104,11 @@ def test_gold_resolves_and_empty_does_not_through_atlas_run(sweep, real_instance
 
 
 def test_atlas_evaluate_matches_swebench_for_gold_and_wrong_patches(sweep, real_instances, tmp_path):
-    # the gold run's own predictions, graded by the harness's CLI
+    # the gold run's own predictions, graded as the run went, against the harness's CLI grading the batch
     gold_preds = sweep / "dataset=real,model=gold" / "preds.jsonl"
     official = swebench_eval(gold_preds, tmp_path / "gold", "atlas-test-gold")
     gold = verdicts(sweep / "dataset=real,model=gold")
+    assert all(v["graded_at"] and v["grading_seconds"] > 0 for v in gold.values())  # graded one by one
     assert sorted(official["resolved_ids"]) == sorted(k for k, v in gold.items() if v["resolved"])
 
     # a copy of the run whose predictions are wrong for all but one instance, graded by `atlas evaluate`

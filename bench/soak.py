@@ -1,0 +1,108 @@
+"""A soak run: hundreds of instances, a fast scripted model, real containers and real grading as it goes.
+
+    python -m bench.soak [--instances 300] [--workers 2] [--grade-workers 2] [--root runs/_soak]
+
+The bundled tasks are repeated under distinct instance ids (a .jsonl dataset whose rows keep
+their task's image, and a scripts folder whose scripted answers are the task's own), so every
+instance is a real container, a real shell session and a real harness grading. It reports
+what a 20-hour run would show wearing out: resident memory of ATLAS at start and end (and of
+its grading processes), open file descriptors, containers and images left behind, the run
+folder's size, and per-instance overhead (wall time less the model's and the commands' time)
+over the first 50 and the last 50 instances. Figures are printed as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from statistics import fmean
+
+from atlas.config import DatasetConfig
+from atlas.datasets import BUNDLED_TASKS, load_instances, load_task_repo_rows
+from bench.run_watch import ROOT, agent_phase_seconds, run_atlas, statuses, verdicts
+
+WINDOW = 50  # instances at each end whose overhead is compared
+
+
+def soak_dataset(folder: Path, count: int) -> tuple[Path, Path]:
+    """`count` rows cycling through the bundled tasks under ids `<task>-soak<k>`, and their scripts."""
+    sample = DatasetConfig(name="sample", source="task_repo", path="bundled")
+    images = {i.instance_id: i.image_name() for i in load_instances(sample)}
+    rows = sorted(load_task_repo_rows(sample), key=lambda r: r["instance_id"])
+    scripts = folder / "scripts"
+    scripts.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for k in range(count):
+        row = dict(rows[k % len(rows)])
+        original = row["instance_id"]
+        row["instance_id"], row["image"] = f"{original}-soak{k:04d}", images[original]
+        lines.append(json.dumps(row, default=str))
+        shutil.copyfile(BUNDLED_TASKS / "scripted" / f"{original}.yaml", scripts / f"{row['instance_id']}.yaml")
+    dataset = folder / "soak.jsonl"
+    dataset.write_text("\n".join(lines) + "\n")
+    return dataset, scripts
+
+
+def overhead_seconds(run_dir: Path, status: dict) -> float:
+    """Wall time of the instance less its model time and its commands' time: what ATLAS and Docker add."""
+    trajectory = run_dir / "instances" / status["instance_id"] / "trajectory.jsonl"
+    commands = sum(json.loads(line).get("duration_s") or 0 for line in trajectory.read_text().splitlines()
+                   if line.strip() and json.loads(line).get("kind") == "action")
+    return status["wall_seconds"] - status["model_seconds"] - commands
+
+
+def docker_count(*args: str) -> int:
+    done = subprocess.run(["docker", *args, "-q"], capture_output=True, text=True, check=True)
+    return len(done.stdout.split())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--instances", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--grade-workers", type=int, default=2)
+    parser.add_argument("--root", type=Path, default=ROOT / "runs" / "_soak")
+    options = parser.parse_args()
+    shutil.rmtree(options.root, ignore_errors=True)
+    dataset, scripts = soak_dataset(options.root / "input", options.instances)
+    run_dir = options.root / "soak"
+    containers_before, images_before = docker_count("ps", "-a"), docker_count("images")
+    watched = run_atlas(["dataset=file", f"dataset.path={dataset}", "model=scripted", f"model.scripts_dir={scripts}",
+                         f"run.workers={options.workers}", f"harness.workers={options.grade_workers}",
+                         f"run.root={options.root}", "run.name=soak"], run_dir, timeout=6 * 3600)
+    assert watched.returncode in (0, 3), watched.stderr_tail
+    done = statuses(run_dir)
+    graded = verdicts(run_dir)
+    started = next(s for s in watched.samples if s.finished >= 1)  # warmed up: the first instance is done
+    last = watched.samples[-1]
+    head, tail = done[:WINDOW], done[-WINDOW:]
+    size = subprocess.run(["du", "-sm", str(run_dir)], capture_output=True, text=True, check=True).stdout.split()[0]
+    figures = {
+        "instances": len(done), "graded": len(graded),
+        "resolved": sum(v["resolved"] for v in graded.values()),
+        "workers": options.workers, "grade_workers": options.grade_workers,
+        "wall_s": watched.wall_seconds, "agent_phase_s": round(agent_phase_seconds(run_dir), 1),
+        "rss_mb_start": started.rss_mb, "rss_mb_end": last.rss_mb,
+        "rss_mb_peak": max(s.rss_mb for s in watched.samples),
+        "grading_processes_rss_mb_start": started.children_rss_mb, "grading_processes_rss_mb_end": last.children_rss_mb,
+        "fds_start": started.fds, "fds_end": last.fds, "fds_peak": max(s.fds for s in watched.samples),
+        "containers_left": docker_count("ps", "-a") - containers_before,
+        "images_left": docker_count("images") - images_before,
+        "run_folder_mb": int(size),
+        f"overhead_s_first_{WINDOW}": round(fmean(overhead_seconds(run_dir, s) for s in head), 3),
+        f"overhead_s_last_{WINDOW}": round(fmean(overhead_seconds(run_dir, s) for s in tail), 3),
+        f"wall_s_first_{WINDOW}": round(fmean(s["wall_seconds"] for s in head), 3),
+        f"wall_s_last_{WINDOW}": round(fmean(s["wall_seconds"] for s in tail), 3),
+        f"grading_s_first_{WINDOW}": round(fmean(graded[s["instance_id"]]["grading_seconds"] for s in head), 3),
+        f"grading_s_last_{WINDOW}": round(fmean(graded[s["instance_id"]]["grading_seconds"] for s in tail), 3),
+    }
+    (options.root / "soak.json").write_text(json.dumps({"figures": figures, "samples": [s.__dict__ for s in
+                                                                                         watched.samples]}, indent=1))
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
