@@ -45,7 +45,7 @@ def real_model() -> tuple[list[str], Path]:
 def smollm(**settings):
     config = {"name": "smollm2-135m", "backend": "llamacpp", "model": "smollm2-135m", "max_tokens": 48,
               "retry_initial_wait": 0.5, **settings}
-    config["server"] = {**GGUF, "ctx_per_slot": 2048, **config.get("server", {})}
+    config["server"] = {**GGUF, "ctx_per_slot": 2048, "threads": 1, **config.get("server", {})}
     return make_model(config)
 
 
@@ -110,7 +110,7 @@ def one_slot_server(real_model, tmp_path):
     port = free_port("127.0.0.1")
     log = open(tmp_path / "attached.log", "w")
     process = subprocess.Popen([*binary, "--model", str(gguf), "--alias", "smollm2-135m", "--port", str(port),
-                                "--parallel", "1", "--ctx-size", "8192", "--metrics", "--jinja"],
+                                "--parallel", "1", "--ctx-size", "8192", "--threads", "1", "--metrics", "--jinja"],
                                stdout=log, stderr=subprocess.STDOUT)
     root = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
