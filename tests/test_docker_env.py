@@ -52,7 +52,8 @@ def test_timeout_kills_the_command_and_the_container_survives(env):
     assert result.timed_out and result.exit_code in (124, 137)
     assert result.duration_s < 15
     assert "never" not in result.output
-    after = env.execute("echo alive; ps -eo comm | grep -c '^sleep$' || true", timeout=30)
+    # the command's sleeps are gone (the container's own main process, `sleep <lifetime>`, is not one of them)
+    after = env.execute("echo alive; ps -eo args | grep -c '^sleep 300$' || true", timeout=30)
     assert after.exit_code == 0 and after.output.split() == ["alive", "0"]
 
 

@@ -160,3 +160,58 @@ def test_grading_run_ids_differ_per_run_directory_and_stay_put(tmp_path):
     assert grading_run_id(first, harness) != grading_run_id(second, harness)
     assert grading_run_id(first, harness) == grading_run_id(RunDir(tmp_path / "runs" / "one"), harness)
     assert grading_run_id(first, harness).startswith(f"{harness.run_id}.")
+
+
+def cancel_while_waiting(model) -> float:
+    """Seconds from `cancel()` until a query waiting on a slow server gives up (it must raise ModelError)."""
+    import threading
+
+    from atlas.models import ModelError
+    from atlas.models.metering import MeteredModel
+
+    metered = MeteredModel(model)
+    outcome: dict = {}
+
+    def ask() -> None:
+        try:
+            metered.query([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}])
+        except ModelError as e:
+            outcome["error"] = (e, time.monotonic())
+
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+    time.sleep(1.0)  # the request is on the wire
+    cancelled = time.monotonic()
+    metered.cancel()
+    worker.join(10)
+    assert "error" in outcome and "cancelled" in str(outcome["error"][0])
+    return outcome["error"][1] - cancelled
+
+
+def test_cancel_abandons_an_openai_compatible_request_in_flight():
+    from atlas.models import make_model
+
+    server = FakeOpenAIServer(model="fake-coder").start()
+    server.delay_s = 120
+    try:
+        model = make_model({"name": "m", "backend": "openai", "model": "fake-coder", "base_url": server.base_url})
+        model.open(None)
+        assert cancel_while_waiting(model) < 1.0
+        assert server.completions() == 1  # asked once, never retried after the cancel
+    finally:
+        server.stop()
+
+
+def test_cancel_abandons_a_claude_request_in_flight(monkeypatch):
+    import yaml
+
+    from atlas.config import CONF_DIR
+    from atlas.models import make_model
+    from tests.fake_anthropic import FakeAnthropic
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-cancel")
+    preset = yaml.safe_load((CONF_DIR / "model" / "claude-sonnet-4.yaml").read_text())  # timeout: 600 s a request
+    with FakeAnthropic(delay=120) as server:
+        model = make_model({**preset, "base_url": server.url})
+        assert cancel_while_waiting(model) < 1.0
+        assert len(server.requests) <= 1
