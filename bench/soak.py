@@ -54,9 +54,16 @@ def overhead_seconds(run_dir: Path, status: dict) -> float:
     return status["wall_seconds"] - status["model_seconds"] - commands
 
 
-def docker_count(*args: str) -> int:
-    done = subprocess.run(["docker", *args, "-q"], capture_output=True, text=True, check=True)
-    return len(done.stdout.split())
+def leftovers(run_dir: Path) -> tuple[int, int]:
+    """(containers, images) the soak left: its agents' (labelled with the run) and the harness's (named after
+    the soak's instance ids). Counted by name, not as a difference: the engine may be shared."""
+    agents = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=atlas.run_dir={run_dir.resolve()}"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    names = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    images = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    return len(agents) + sum("-soak" in n for n in names), sum("-soak" in i for i in images)
 
 
 def main() -> None:
@@ -69,15 +76,15 @@ def main() -> None:
     shutil.rmtree(options.root, ignore_errors=True)
     dataset, scripts = soak_dataset(options.root / "input", options.instances)
     run_dir = options.root / "soak"
-    containers_before, images_before = docker_count("ps", "-a"), docker_count("images")
     watched = run_atlas(["dataset=file", f"dataset.path={dataset}", "model=scripted", f"model.scripts_dir={scripts}",
                          f"run.workers={options.workers}", f"harness.workers={options.grade_workers}",
                          f"run.root={options.root}", "run.name=soak"], run_dir, timeout=6 * 3600)
     assert watched.returncode in (0, 3), watched.stderr_tail
     done = statuses(run_dir)
+    containers_left, images_left = leftovers(run_dir)
     graded = verdicts(run_dir)
     started = next(s for s in watched.samples if s.finished >= 1)  # warmed up: the first instance is done
-    last = watched.samples[-1]
+    last = next(s for s in watched.samples if s.finished == len(done))  # the last agent done (gradings may run)
     head, tail = done[:WINDOW], done[-WINDOW:]
     size = subprocess.run(["du", "-sm", str(run_dir)], capture_output=True, text=True, check=True).stdout.split()[0]
     figures = {
@@ -89,8 +96,7 @@ def main() -> None:
         "rss_mb_peak": max(s.rss_mb for s in watched.samples),
         "grading_processes_rss_mb_start": started.children_rss_mb, "grading_processes_rss_mb_end": last.children_rss_mb,
         "fds_start": started.fds, "fds_end": last.fds, "fds_peak": max(s.fds for s in watched.samples),
-        "containers_left": docker_count("ps", "-a") - containers_before,
-        "images_left": docker_count("images") - images_before,
+        "containers_left": containers_left, "images_left": images_left,
         "run_folder_mb": int(size),
         f"overhead_s_first_{WINDOW}": round(fmean(overhead_seconds(run_dir, s) for s in head), 3),
         f"overhead_s_last_{WINDOW}": round(fmean(overhead_seconds(run_dir, s) for s in tail), 3),

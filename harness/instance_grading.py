@@ -8,7 +8,9 @@ The verdict is read from the harness's files exactly as batch grading reads them
 (atlas.harness.evaluate.verdict_of) and merged into results.json, replaced atomically.
 
 Unlike `atlas evaluate`, a task repo's images are not rebuilt before grading: the instance is
-graded in the image its agent ran in, which the run built or pulled.
+graded in the image its agent ran in, which the run built or pulled. One removed since (by
+`env.images.keep` or another process on the same engine) is built again first, as the batch
+grading would build it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from concurrent.futures import ProcessPoolExecutor
 import docker
 
 from atlas.config import AtlasConfig
+from atlas.datasets import load_instances
+from atlas.environments import EnvError
+from atlas.images import build_task_images
 from atlas.grading_pool import Grade
 from atlas.harness.evaluate import (
     RESULTS_FILE,
@@ -83,6 +88,8 @@ class StreamGrader:
         self.lock = threading.Lock()
         self.in_flight: set[str] = set()
         self.cancelled = False  # the session is stopping: gradings cut short are not verdicts
+        self.task_instances = {i.instance_id: i for i in load_instances(config.dataset)} if self.task_repo else {}
+        self.build_lock = threading.Lock()  # one image build at a time
         self.instances = self._recorded()
         run_dir.evaluation.mkdir(parents=True, exist_ok=True)
         write_results(run_dir, self.header, self.instances)  # `atlas report` works from the first minute
@@ -114,6 +121,7 @@ class StreamGrader:
             grade = Grade(instance_id, False, "empty_patch")
         else:
             drop_stale_reports(log_dir, [prediction.model_dump()])
+            self._ensure_task_image(instance_id)
             with self.lock:
                 self.in_flight.add(instance_id)
             try:
@@ -136,6 +144,18 @@ class StreamGrader:
                                            "graded_at": now(), "grading_seconds": grade.seconds}
             write_results(self.run_dir, self.header, self.instances)
         return grade
+
+    def _ensure_task_image(self, instance_id: str) -> None:
+        """A task repo's image gone since its agent ran is built again; a failed build leaves the harness to
+        report the missing image (eval_error)."""
+        instance = self.task_instances.get(instance_id)
+        if instance is None:
+            return
+        with self.build_lock:
+            try:
+                build_task_images(docker.from_env(), self.task_repo, [instance], self.run_dir.path / "images")
+            except EnvError:
+                pass
 
     def close(self, cancel: bool) -> None:
         if cancel:  # stop gradings in flight, and the harness containers they started

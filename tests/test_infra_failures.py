@@ -36,6 +36,12 @@ def _remove(docker_client, names: list[str]) -> None:
             pass
 
 
+def outcomes(run_dir) -> dict[str, dict]:
+    """Each verdict's resolved and outcome (a run graded as it goes also records when, and how long)."""
+    instances = json.loads((run_dir / "results.json").read_text())["instances"]
+    return {k: {"resolved": v["resolved"], "outcome": v["outcome"]} for k, v in instances.items()}
+
+
 def test_missing_image_is_an_infra_failure_not_a_score(docker_client, sample_images, tmp_path):
     unique = f"atlas-test-{uuid.uuid4().hex[:10]}"
     rows = _rows(docker_client, sample_images, unique, 3)
@@ -60,7 +66,7 @@ def test_missing_image_is_an_infra_failure_not_a_score(docker_client, sample_ima
         assert f"image {missing['image']} is not present and could not be pulled" in first
         assert f"get it with: atlas images pull dataset.source=file dataset.path={dataset}" in first
         assert first.rstrip().endswith(f"'run.instance_ids=[{missing['instance_id']}]')")
-        verdicts = json.loads((run_dir / "results.json").read_text())["instances"]
+        verdicts = outcomes(run_dir)
         assert verdicts[missing["instance_id"]] == {"resolved": False, "outcome": "infra_error"}  # not empty_patch
         assert all(verdicts[r["instance_id"]] == {"resolved": True, "outcome": "resolved"} for r in rows[1:])
         # the resolved rate is over the two scored instances; the failure is on a line of its own
@@ -86,8 +92,7 @@ def test_missing_image_is_an_infra_failure_not_a_score(docker_client, sample_ima
         again = atlas("run", *overrides, "run.rerun_errors=true")
         assert again.returncode == 0, again.stderr[-3000:]
         assert "resuming: 2 instance(s) already finished, 1 to run" in again.stderr
-        verdicts = json.loads((run_dir / "results.json").read_text())["instances"]
-        assert all(v == {"resolved": True, "outcome": "resolved"} for v in verdicts.values())
+        assert all(v == {"resolved": True, "outcome": "resolved"} for v in outcomes(run_dir).values())
     finally:
         _remove(docker_client, [r["image"] for r in rows])
 
