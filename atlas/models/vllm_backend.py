@@ -72,6 +72,8 @@ class ServerConfig(BaseModel):
                                                "gpu.max_num_batched_tokens: the activation peak it measured with).")
     speculative_config: dict[str, Any] | None = None
     tool_call_parser: str | None = None
+    reasoning_parser: str | None = Field(None, description="--reasoning-parser: the model's reasoning comes back "
+                                         "apart from its answer (and is left out of the history ATLAS sends back).")
     extra_args: list[str] = []
     env: dict[str, SecretStr] = Field({}, description="Environment of the server (HF_TOKEN ...); never written out.")
     startup_timeout: float = Field(1200, gt=0, description="Longest wait for /v1/models, downloads included.")
@@ -83,6 +85,8 @@ class ServerConfig(BaseModel):
 class VLLMConfig(OpenAIConfig):
     server: ServerConfig | None = None
     architecture: Architecture | None = None
+    recommended_sampling: dict[str, Any] = Field({}, description="The publisher's recommended sampling, recorded "
+                                                 "for reference and never sent: requests carry the keys above.")
     # vLLM's sampling knobs beyond the OpenAI API, sent with every request so that no default
     # (the model's generation config included) applies silently; the values here disable them
     top_k: int = Field(0, ge=-1, description="0 disables top-k.")
@@ -108,7 +112,7 @@ def serve_arguments(server: ServerConfig, served_name: str, port: int) -> list[s
     optional = {"--quantization": server.quantization, "--dtype": server.dtype,
                 "--max-model-len": server.max_model_len, "--gpu-memory-utilization": server.gpu_memory_utilization,
                 "--kv-cache-memory-bytes": server.kv_cache_memory_bytes, "--max-num-seqs": server.max_num_seqs, "--max-num-batched-tokens": server.max_num_batched_tokens,
-                "--tool-call-parser": server.tool_call_parser}
+                "--tool-call-parser": server.tool_call_parser, "--reasoning-parser": server.reasoning_parser}
     for flag, value in optional.items():
         if value is not None:
             args += [flag, str(value)]
@@ -359,7 +363,7 @@ class VLLMModel(OpenAICompatibleModel):
             raise ConfigError(f"{self.name} does not fit gpu.vram_gb={self.gpu.vram_gb}: {self.plan.reason} "
                               "(see `atlas plan`)")
         return server.model_copy(update={
-            "max_model_len": self.plan.max_context,
+            "max_model_len": self.plan.agent_context,  # each agent's context, so the workers' contexts fit the KV cache
             "gpu_memory_utilization": server.gpu_memory_utilization or self.plan.gpu_memory_utilization,
             "kv_cache_memory_bytes": server.kv_cache_memory_bytes or self.plan.kv_cache_memory_bytes or None,
             "max_num_seqs": server.max_num_seqs or self.plan.recommended_workers or None,
