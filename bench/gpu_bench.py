@@ -38,7 +38,7 @@ def traffic(options: argparse.Namespace, emit) -> None:
     idle = gpu_used_mib()
     model = managed_model(options.launcher, model_dir, options.preset[0], card, gpu_total_gib(),
                           extra_body={"ignore_eos": True}, overhead_gib=overheads.get(options.preset[0]),
-                          max_tokens=options.max_tokens)
+                          max_tokens=options.max_tokens, step_limit=options.step_limit)
     run_dir = out / "traffic"
     run_dir.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
@@ -64,7 +64,7 @@ def traffic(options: argparse.Namespace, emit) -> None:
             continue
         result = replay(model, model.server.base_url, count, options.seconds, options.warmup, command_s,
                         options.observation_bytes, options.prompt_tokens, seed=len(replays),
-                        memory=lambda: process_mib(model.server.process.pid))
+                        memory=lambda: process_mib(model.server.process.pid), step_limit=options.step_limit)
         replays.append(result)
         emit({"part": "agent-traffic", "preset": options.preset[0], "card_gib": card, "max_tokens": options.max_tokens,
               "recommended_workers": recommended, **result})
@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--observation-bytes", type=int, default=1500, help="bytes a command prints")
     parser.add_argument("--prompt-tokens", type=int, default=4000, help="an episode's first prompt (system + issue)")
     parser.add_argument("--max-tokens", type=int, default=150, help="tokens per model turn (ignore_eos)")
+    parser.add_argument("--step-limit", type=int, default=50, help="the scaffold's step limit: sizes the plan's agent "
+                        "context and ends every replayed episode (default: the bash scaffold's 50)")
     parser.add_argument("--budget-s", type=float, default=480, help="traffic: skip windows that would end later than "
                         "this many seconds after the start began (the server is always stopped)")
     parser.add_argument("--loop-overhead", action="store_true", help="traffic: also the recommended workers with no "

@@ -157,7 +157,7 @@ def test_qwen3_coder_on_32_gib_counts_each_agent_at_the_context_it_may_reach():
 def test_an_agent_that_needs_more_than_the_cache_runs_alone_on_what_fits():
     result = plan(QWEN_14B, GpuConfig(vram_gb=16, step_limit=50))
     assert result.fits and result.workers == 1 and result.agent_context == 18_432 < result.agent_needs == 40_960
-    assert "longer episodes end at context_limit" in result.explanation
+    assert "each agent needs 40,960 (50 steps x 640 tokens + 4000 prompt + 4096 answer) but gets 18,432" in result.explanation
 
 
 def test_sliding_window_layers_hold_no_context():
