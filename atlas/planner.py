@@ -217,7 +217,9 @@ def explain(fits: bool, reason: str, workers: int, agent_context: int, needs: in
     """The plan's choice in one line."""
     if not fits:
         return f"does not fit: {reason}"
-    short = "" if agent_context >= needs else (f"; an agent needs {needs:,} ({why}) but only {agent_context:,} fit, "
-                                               "so longer episodes end at context_limit (or elide: agent.context_policy=elide)")
-    return (f"{workers} worker(s) x {agent_context:,}-token context = {workers * agent_context:,} <= "
-            f"{kv_tokens:,} KV tokens; each agent may reach {min(needs, agent_context):,} tokens ({why}){short}")
+    head = (f"{workers} worker(s) x {agent_context:,}-token context = {workers * agent_context:,} <= "
+            f"{kv_tokens:,} KV tokens")
+    if agent_context >= needs:
+        return f"{head}; each agent needs {needs:,} ({why})"
+    return (f"{head}; each agent needs {needs:,} ({why}) but gets {agent_context:,}: longer episodes end as "
+            "context_limit (agent.context_policy=elide cuts old output instead)")
