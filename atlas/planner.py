@@ -79,6 +79,8 @@ class GpuConfig(BaseModel):
                                    "agent.step_limit); null: none known, an agent may use the model's whole window.")
     context_budget: int | None = Field(None, gt=0, description="The scaffold's prompt budget (agent.context_budget); "
                                        "an agent's history never grows past it.")
+    context_policy: str = Field("stop", description="The scaffold's agent.context_policy: with elide and no budget, "
+                                "the plan says which budget makes the scaffold elide before the server's window.")
     tokens_per_step: int = Field(640, gt=0, description="Tokens a step adds to the history (answer + observation), "
                                  "from real trajectories (docs/performance.md).")
     prompt_tokens: int = Field(4000, gt=0, description="Tokens of the first request: system prompt and task.")
@@ -208,18 +210,25 @@ def plan(arch: Architecture, gpu: GpuConfig, kv_cache_dtype: str = "auto") -> Pl
     return Plan(round(weights_gib, 3), per_token, round(budget_gib, 3), context, gpu.gpu_memory_utilization,
                 fits, reason, kv_tokens=tokens, kv_cache_memory_bytes=int(max(0.0, budget_gib) * GIB),
                 recommended_workers=workers, agent_context=agent_context if fits else 0, agent_needs=needs,
-                explanation=explain(fits, reason, workers, agent_context, needs, why, tokens),
+                explanation=explain(fits, reason, workers, agent_context, needs, why, tokens, gpu),
                 overhead_gib=overhead, footprint_gib=round(weights_gib + overhead + max(0.0, budget_gib), 3),
                 max_num_batched_tokens=gpu.max_num_batched_tokens)
 
 
-def explain(fits: bool, reason: str, workers: int, agent_context: int, needs: int, why: str, kv_tokens: int) -> str:
-    """The plan's choice in one line."""
+def explain(fits: bool, reason: str, workers: int, agent_context: int, needs: int, why: str, kv_tokens: int,
+            gpu: GpuConfig) -> str:
+    """The plan's choice in one line; when an agent gets less than it needs, what its context policy does about it."""
     if not fits:
         return f"does not fit: {reason}"
     head = (f"{workers} worker(s) x {agent_context:,}-token context = {workers * agent_context:,} <= "
             f"{kv_tokens:,} KV tokens")
     if agent_context >= needs:
         return f"{head}; each agent needs {needs:,} ({why})"
-    return (f"{head}; each agent needs {needs:,} ({why}) but gets {agent_context:,}: longer episodes end as "
-            "context_limit (agent.context_policy=elide cuts old output instead)")
+    budget = agent_context - gpu.answer_tokens
+    if gpu.context_policy == "elide" and not gpu.context_budget:
+        then = f"set agent.context_budget={budget} so the scaffold elides old output before the server refuses"
+    elif gpu.context_policy == "elide":
+        then = "the scaffold elides old output at its context budget"
+    else:
+        then = f"longer episodes end as context_limit (agent.context_policy=elide agent.context_budget={budget} elides instead)"
+    return f"{head}; each agent needs {needs:,} ({why}) but gets {agent_context:,}: {then}"

@@ -158,6 +158,10 @@ def test_an_agent_that_needs_more_than_the_cache_runs_alone_on_what_fits():
     result = plan(QWEN_14B, GpuConfig(vram_gb=16, step_limit=50))
     assert result.fits and result.workers == 1 and result.agent_context == 18_432 < result.agent_needs == 40_960
     assert "each agent needs 40,960 (50 steps x 640 tokens + 4000 prompt + 4096 answer) but gets 18,432" in result.explanation
+    assert "context_limit (agent.context_policy=elide agent.context_budget=14336 elides instead)" in result.explanation
+    eliding = plan(QWEN_14B, GpuConfig(vram_gb=16, step_limit=50, context_policy="elide"))
+    assert eliding.explanation.endswith("set agent.context_budget=14336 so the scaffold elides old output before the "
+                                        "server refuses")
 
 
 def test_sliding_window_layers_hold_no_context():
