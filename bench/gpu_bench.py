@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["table", "traffic"])
     parser.add_argument("--models", required=True, help="folder of model folders (bench.gpu_models)")
     parser.add_argument("--preset", action="append", required=True)
-    parser.add_argument("--card", type=float, action="append", help="card size(s) in GiB (table: default 12, 16, 24)")
+    parser.add_argument("--card", type=float, action="append", help="card size(s) in GiB (table: default 12, 16, 24, 32)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--launcher", default="vllm", help="the vllm command (default: vllm on PATH)")
     parser.add_argument("--overhead", action="append", default=[], metavar="PRESET=GIB",

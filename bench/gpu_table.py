@@ -292,7 +292,7 @@ def table(options, emit) -> None:
     overheads = overheads_from(options)
     if overheads:
         emit({"part": "overheads", "overhead_gib": overheads, "fit_from": options.fit_from})
-    rows = plan_rows(options.preset, options.card or [12, 16, 24], overheads)
+    rows = plan_rows(options.preset, options.card or [12, 16, 24, 32], overheads)
     if options.skip_unfit:
         rows = [r for r in rows if r.plan["fits"] or r.reserve_gib <= 0]
     for row in rows:
