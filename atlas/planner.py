@@ -81,8 +81,8 @@ class GpuConfig(BaseModel):
                                        "an agent's history never grows past it.")
     context_policy: str = Field("stop", description="The scaffold's agent.context_policy: with elide and no budget, "
                                 "the plan says which budget makes the scaffold elide before the server's window.")
-    tokens_per_step: int = Field(640, gt=0, description="Tokens a step adds to the history (answer + observation), "
-                                 "from real trajectories (docs/performance.md).")
+    tokens_per_step: int = Field(400, gt=0, description="Tokens a step adds to the history (answer + observation): "
+                                 "the 90th percentile of real mini-swe-agent trajectories (docs/performance.md).")
     prompt_tokens: int = Field(4000, gt=0, description="Tokens of the first request: system prompt and task.")
     answer_tokens: int = Field(4096, gt=0, description="Room for one answer (the model's max_tokens): a request "
                                "needs prompt + max_tokens inside the window.")

@@ -6,8 +6,9 @@ keeps the model's own text in the history and appends one command; `CodeEnvironm
 for the container: each command takes `command_s` (0.5x-1.5x) and prints a different slice of
 this repository's source, so every agent's history is its own. An episode starts at about
 `prompt_tokens` (system prompt and a long issue text) and grows by one answer and one
-observation a step (about 640 tokens with the defaults, what ATLAS's bash scaffold measured on
-the H100) until it has taken its steps; then the worker starts the next. Each episode's steps
+observation a step until it has taken its steps; then the worker starts the next. Both follow
+real mini-swe-agent trajectories: a step adds about 1,050 characters (the answer the model
+writes, 150 tokens here, and a 500-byte observation; REAL_STEP_CHARS), and each episode's steps
 are drawn from what real agents took (PUBLISHED_STEPS: every instance's model calls on the
 SWE-bench bash-only board), cut at the scaffold's step limit (`step_limit`, the bash
 scaffold's 50 by default) and at the server's window, as a run's instances end.
@@ -58,6 +59,13 @@ PUBLISHED_STEPS = {
     "qwen2.5-coder-32b": (6, 11, 14, 19, 24, 31, 38, 51, 82, 233),
 }
 DEFAULT_STEPS = "devstral-small-2512"
+# History growth per step in 99 real mini-swe-agent trajectories (deepseek-chat, SWE-bench test
+# instances, step limit 250; the SWE-agent/mini-swe-agent repository network, commit ec0e8e84,
+# output/deepseek_chat_test_1-100): answer + observation characters per step, per instance,
+# median 1,051, 90th percentile 1,414 (answers: median 75, p90 585; observations: median 427,
+# p90 2,058); the first prompt 5,525; steps median 73, mean 80.0. At about 3.5 characters a
+# token, the 90th percentile is the planner's 400 tokens a step (gpu.tokens_per_step).
+REAL_STEP_CHARS = {"median": 1051, "p90": 1414}
 
 
 def episode_steps(rng: random.Random, step_limit: int, fits: int, source: str = DEFAULT_STEPS) -> int:
@@ -179,7 +187,7 @@ class ConcurrencySampler(threading.Thread):
 
 
 def replay(backend, base_url: str, workers: int, seconds: float, warmup: float, command_s: float,
-           observation_bytes: int = 1500, prompt_tokens: int = 4000, seed: int = 0,
+           observation_bytes: int = 500, prompt_tokens: int = 4000, seed: int = 0,
            memory: Callable[[], int | None] | None = None, step_limit: int = 50) -> dict:
     """One window of `workers` agents against the server; figures from vLLM's /metrics over the window.
 

@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=45, help="traffic: measured window per worker count")
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--command-s", type=float, default=1.0, help="mean seconds a stub command takes")
-    parser.add_argument("--observation-bytes", type=int, default=1500, help="bytes a command prints")
+    parser.add_argument("--observation-bytes", type=int, default=500, help="bytes a command prints (with a 150-token "
+                        "answer, a step adds about the 1,050 characters of real trajectories: agent_replay.REAL_STEP_CHARS)")
     parser.add_argument("--prompt-tokens", type=int, default=4000, help="an episode's first prompt (system + issue)")
     parser.add_argument("--max-tokens", type=int, default=150, help="tokens per model turn (ignore_eos)")
     parser.add_argument("--step-limit", type=int, default=50, help="the scaffold's step limit: sizes the plan's agent "

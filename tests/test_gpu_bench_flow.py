@@ -44,7 +44,7 @@ def test_table_plans_every_row_starts_those_that_fit_and_reads_what_they_held(gp
     row = table[(Q14, 16)]
     # the stand-in reserves what --kv-cache-memory-bytes asked for, so vLLM's tokens are the plan's
     assert row["vllm"]["kv_tokens"] == row["planner"]["kv_tokens"] and row["kv_tokens_ratio"] == 1.0
-    # one agent: the 50-step episode needs 40,960 tokens, 18,432 fit; the server's window is that agent context
+    # one agent: the 50-step episode needs 28,672 tokens, 18,432 fit; the server's window is that agent context
     assert row["server_max_model_len"] == row["planner"]["agent_context"] == 18_432 and row["planner"]["recommended_workers"] == 1
     # held: 9.53 GiB weights + 3.42 GiB KV + 1.2 GiB, from nvidia-smi per process and from the drop at stop
     assert row["process_mib_started"] == row["freed_mib"] and row["held_gib"] == pytest.approx(14.15, abs=0.01)
@@ -63,20 +63,21 @@ def test_traffic_runs_the_recommended_workers_first_then_atlas_alone_then_the_re
     parts = [(r["part"], r.get("workers"), r.get("command_s"), r.get("concurrency")) for r in records(out / "results.jsonl")]
     # vLLM's own runs once per concurrency, and again with the shape of the window without commands
     assert parts == [("traffic-open", None, None, None),
-                     ("agent-traffic", 1, 0.05, None), ("bench-serve", None, 0.05, 1), ("ratios", None, None, None),
-                     ("agent-traffic", 1, 0.0, None), ("bench-serve", None, 0.0, 1), ("ratios", None, None, None),
                      ("agent-traffic", 2, 0.05, None), ("bench-serve", None, 0.05, 2), ("ratios", None, None, None),
+                     ("agent-traffic", 2, 0.0, None), ("bench-serve", None, 0.0, 2), ("ratios", None, None, None),
+                     ("agent-traffic", 1, 0.05, None), ("bench-serve", None, 0.05, 1), ("ratios", None, None, None),
                      ("tool-calls", None, None, None), ("traffic-close", None, None, None)]
     rows = records(out / "results.jsonl")
     opened, closed, last = rows[0], rows[-1], rows[-3]["rows"]
-    # 14B on 24 GiB: 58,013 KV tokens hold one agent at the model's whole 32,768-token window, not two
+    # 14B on 24 GiB: the bash scaffold's 50 steps reach 28,672 tokens; two such agents fit 58,013
     plan = opened["vram_plan"]
-    assert (plan["recommended_workers"], plan["agent_context"]) == (1, 32_768)
-    assert opened["argv"][opened["argv"].index("--max-num-seqs") + 1] == "1"
-    assert (out / "bench-serve-c1-no-commands.json").is_file()
-    # the loop-overhead window is compared with vLLM's own at the same one stream (90 tok/s here)
+    assert (plan["recommended_workers"], plan["agent_context"]) == (2, 28_672)
+    argv = opened["argv"]
+    assert argv[argv.index("--max-num-seqs") + 1] == "2" and argv[argv.index("--max-model-len") + 1] == "28672"
+    assert (out / "bench-serve-c2-no-commands.json").is_file()
+    # the loop-overhead window is compared with vLLM's own at the same two streams (90 tok/s each here)
     alone = next(r for r in last if r["command_s"] == 0.0)
-    assert alone["vllm_same_workers_tok_s"] == 90.0 and alone["ratio_same_workers"] > 0
+    assert alone["vllm_same_workers_tok_s"] == 180.0 and alone["ratio_same_workers"] > 0
     replayed = [r for r in rows if r["part"] == "agent-traffic"]
     assert all(r["step_limit"] == 50 and r["steps_per_instance"] <= 50 for r in replayed)
     assert 0 < alone["model_time_share"] <= 1.05

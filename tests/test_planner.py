@@ -135,29 +135,29 @@ def test_recommended_workers():
 
 
 def test_an_agent_needs_its_steps_or_its_budget_plus_one_answer():
-    # the bash scaffold: 4,000 + 50 x 640 + 4,096 = 40,096, rounded up to 40,960
-    assert agent_needs(GpuConfig(step_limit=50), 262_144)[0] == 40_960
+    # the bash scaffold: 4,000 + 50 x 400 + 4,096 = 28,096, rounded up to 28,672
+    assert agent_needs(GpuConfig(step_limit=50), 262_144)[0] == 28_672
     # a context budget caps the history: 20,000 + 4,096 -> 24,576
     assert agent_needs(GpuConfig(step_limit=50, context_budget=20_000), 262_144)[0] == 24_576
-    assert agent_needs(GpuConfig(step_limit=10, context_budget=20_000), 262_144)[0] == 15_360  # 14,496 from the steps
+    assert agent_needs(GpuConfig(step_limit=10, context_budget=20_000), 262_144)[0] == 12_288  # 12,096 from the steps
     assert agent_needs(GpuConfig(), 32_768) == (32_768, "no step limit or context budget: the model's whole window")
     assert agent_needs(GpuConfig(step_limit=50, agent_context=16_384), 32_768)[0] == 16_384
 
 
 def test_qwen3_coder_on_32_gib_counts_each_agent_at_the_context_it_may_reach():
     """The H100 finding: 5 workers at 24,000 tokens each while each could reach 124,928 overfilled the cache.
-    Counted at the bash scaffold's 50 steps, 3 agents of 40,960 tokens fit the 125,625-token cache."""
+    Counted at the bash scaffold's 50 steps, 4 agents of 28,672 tokens fit the 125,625-token cache."""
     result = plan(arch("qwen3-coder-30b-a3b"), GpuConfig(vram_gb=32, step_limit=50))
     assert result.kv_tokens == 125_625 and result.max_context == 124_928
-    assert result.agent_context == 40_960 and result.workers == 3
+    assert result.agent_context == 28_672 and result.workers == 4
     assert result.workers * result.agent_context <= result.kv_tokens
-    assert "3 worker(s) x 40,960-token context = 122,880 <= 125,625 KV tokens" in result.explanation
+    assert "4 worker(s) x 28,672-token context = 114,688 <= 125,625 KV tokens" in result.explanation
 
 
 def test_an_agent_that_needs_more_than_the_cache_runs_alone_on_what_fits():
     result = plan(QWEN_14B, GpuConfig(vram_gb=16, step_limit=50))
-    assert result.fits and result.workers == 1 and result.agent_context == 18_432 < result.agent_needs == 40_960
-    assert "each agent needs 40,960 (50 steps x 640 tokens + 4000 prompt + 4096 answer) but gets 18,432" in result.explanation
+    assert result.fits and result.workers == 1 and result.agent_context == 18_432 < result.agent_needs == 28_672
+    assert "each agent needs 28,672 (50 steps x 400 tokens + 4000 prompt + 4096 answer) but gets 18,432" in result.explanation
     assert "context_limit (agent.context_policy=elide agent.context_budget=14336 elides instead)" in result.explanation
     eliding = plan(QWEN_14B, GpuConfig(vram_gb=16, step_limit=50, context_policy="elide"))
     assert eliding.explanation.endswith("set agent.context_budget=14336 so the scaffold elides old output before the "
@@ -228,11 +228,11 @@ def test_context_is_capped_by_the_model():
 def test_plan_command(tmp_path):
     done = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=24")
     assert done.returncode == 0, done.stderr
-    assert "32,768 tokens" in done.stdout and "--max-model-len 32768 --gpu-memory-utilization 0.9" in done.stdout
+    assert "32,768)" in done.stdout and "--max-model-len 28672 --gpu-memory-utilization 0.9" in done.stdout
     assert "agent context" in done.stdout and "--kv-cache-memory-bytes 11405" in done.stdout
-    # the bash scaffold's 50 steps need 40,960 tokens, capped by the model's 32,768: one agent fits 58,013
-    assert "1 worker(s) x 32,768-token context = 32,768 <= 58,013 KV tokens" in done.stdout
-    assert "--max-num-seqs 1 --max-num-batched-tokens 2048" in done.stdout and "run.workers=1" in done.stdout
+    # the bash scaffold's 50 steps need 28,672 tokens: two agents fit the 58,013-token cache
+    assert "2 worker(s) x 28,672-token context = 57,344 <= 58,013 KV tokens" in done.stdout
+    assert "--max-num-seqs 2 --max-num-batched-tokens 2048" in done.stdout and "run.workers=2" in done.stdout
     refused = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=12")
     assert refused.returncode == 2 and "does not fit" in refused.stdout
     sixteen = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=16")
@@ -243,7 +243,7 @@ def test_plan_command_json_follows_the_scaffold():
     done = atlas("plan", "model=qwen3-coder-30b-a3b", "gpu.vram_gb=32", "--json")
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
-    assert (figures["kv_tokens"], figures["workers"], figures["agent_context"]) == (125_625, 3, 40_960)
+    assert (figures["kv_tokens"], figures["workers"], figures["agent_context"]) == (125_625, 4, 28_672)
     # a budget of 16,000 prompt tokens: 20,096 -> 20,480 per agent, 6 agents
     budget = json.loads(atlas("plan", "model=qwen3-coder-30b-a3b", "gpu.vram_gb=32", "agent.context_budget=16000",
                               "--json").stdout)
@@ -293,8 +293,8 @@ def test_managed_server_window_is_each_agents_context_not_the_whole_cache(tmp_pa
     model.open(tmp_path)
     try:
         argv = model.describe()["managed_server"]["argv"]
-        assert argv[argv.index("--max-model-len") + 1] == "40960" and argv[argv.index("--max-num-seqs") + 1] == "3"
-        assert model.context_window == 40_960  # what the server reports back
+        assert argv[argv.index("--max-model-len") + 1] == "28672" and argv[argv.index("--max-num-seqs") + 1] == "4"
+        assert model.context_window == 28_672  # what the server reports back
     finally:
         model.close()
     with pytest.raises(ConfigError, match="does not fit gpu.vram_gb=12"):
