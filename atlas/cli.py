@@ -27,8 +27,9 @@ commands:
   dataset convert IN OUT complete classic SWE-bench rows (image, log_parser, eval_type, eval_script)
                          into a new .jsonl file the installed harness can grade
   clean [--orphans]      remove containers ATLAS left behind (by its label only; --orphans: owner process gone)
-  plan [overrides]       estimate weights, KV cache and the largest context for a model preset on a GPU
-                         (e.g. `atlas plan model=qwen2.5-coder-14b-awq gpu.vram_gb=16`)
+  plan [overrides]       weights, KV cache, each agent's context and the workers that fit a preset on a GPU
+                         (`atlas plan model=qwen2.5-coder-14b-awq gpu.vram_gb=16`); without model=, every
+                         preset that fits the card (`atlas plan gpu.vram_gb=16`); --json for scripts
 
 `atlas <command> --help` describes each command.
 """
@@ -194,40 +195,86 @@ def dataset_command(args: list[str]) -> None:
 
 
 def plan_command(args: list[str]) -> None:
-    from rich.table import Table
+    """One preset on a card (`model=NAME`), or every preset that fits it; `--json` for scripts."""
+    import json
 
     from atlas.app import resolve
-    from atlas.config import ConfigError
+    from atlas.config import CONF_DIR, ConfigError
     from atlas.overrides import compose_config
-    from atlas.planner import Architecture, plan
+    from atlas.preset_plans import plan_model, plan_presets, preset_names
 
     if any(a in ("-h", "--help") for a in args):
-        print("usage: atlas plan model=<preset> [gpu.vram_gb=N] [model.server.kv_cache_dtype=fp8] [...]")
+        print("usage: atlas plan [model=<preset>] [gpu.vram_gb=N] [model.server.kv_cache_dtype=fp8] [agent=...] [--json]\n"
+              "without model=, every preset is planned for the card and those that fit are listed")
         return
-    config = resolve(compose_config(args))
+    as_json = "--json" in args
+    overrides = [a for a in args if a != "--json"]
+    if not any(a.startswith("model=") for a in overrides):
+        models = {name: resolve(compose_config([*overrides, f"model={name}"])) for name in preset_names(CONF_DIR)}
+        gpu = next(iter(models.values())).gpu
+        listed = plan_presets({name: config.model.model_dump() for name, config in models.items()}, gpu)
+        if as_json:
+            print(json.dumps([entry.summary() for entry in listed], indent=1))
+        else:
+            print_preset_list(listed, gpu)
+        return
+    config = resolve(compose_config(overrides))
     model = config.model.model_dump()
     if not model.get("architecture"):
-        raise ConfigError(f"model {config.model.name!r} has no architecture section to plan with")
+        raise ConfigError(f"model {config.model.name!r} has no architecture section to plan with; "
+                          "`atlas plan gpu.vram_gb=N` lists the presets that have one")
+    result = plan_model(model, config.gpu)
+    if as_json:
+        print(json.dumps({"preset": config.model.name, **result.summary()}, indent=1))
+    else:
+        print_plan(config.model.name, model, result, config.gpu)
+    if not result.fits:
+        sys.exit(BAD_INPUT)
+
+
+def print_plan(name: str, model: dict, result, gpu) -> None:
+    from rich.table import Table
+
     kv_dtype = (model.get("server") or {}).get("kv_cache_dtype", "auto")
-    result = plan(Architecture.model_validate(model["architecture"]), config.gpu, kv_dtype)
-    table = Table(title=f"{config.model.name} on {config.gpu.vram_gb} GiB", title_justify="left", show_header=False)
+    table = Table(title=f"{name} on {gpu.vram_gb} GiB", title_justify="left", show_header=False)
     rows = [("weights", f"{result.weights_gib:.2f} GiB"), ("KV cache per token", f"{result.kv_bytes_per_token:,} bytes ({kv_dtype})"),
             ("overhead", f"{result.overhead_gib} GiB"), ("KV cache budget", f"{result.kv_budget_gib:.2f} GiB"),
             ("server holds", f"{result.footprint_gib:.2f} GiB"),
-            ("largest context", f"{result.max_context:,} tokens"),
-            ("workers that fit", f"{result.recommended_workers} (KV for {result.kv_tokens:,} tokens, "
-                                 f"{config.gpu.agent_tokens:,} per agent)"), ("verdict", result.reason)]
-    for name, value in rows:
-        table.add_row(name, value)
+            ("KV cache", f"{result.kv_tokens:,} tokens (largest single context {result.max_context:,})"),
+            ("agent context", f"{result.agent_context:,} tokens (an agent needs {result.agent_needs:,})"),
+            ("workers", f"{result.workers}"), ("verdict", result.reason)]
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
+    print(result.explanation)
     if result.fits:
-        print(f"vllm serve flags: --max-model-len {result.max_context} --gpu-memory-utilization "
+        print(f"vllm serve flags: --max-model-len {result.agent_context} --gpu-memory-utilization "
               f"{result.gpu_memory_utilization} --kv-cache-memory-bytes {result.kv_cache_memory_bytes} "
-              f"--max-num-seqs {result.recommended_workers} --max-num-batched-tokens {result.max_num_batched_tokens}")
-        print(f"run.workers={result.recommended_workers}: the agents whose contexts fit the KV cache together")
-    else:
-        print(f"does not fit: {result.reason}")
-        sys.exit(BAD_INPUT)
+              f"--max-num-seqs {result.workers} --max-num-batched-tokens {result.max_num_batched_tokens}")
+        print(f"run.workers={result.workers}: the agents whose contexts fit the KV cache together")
+
+
+def print_preset_list(listed, gpu) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"presets on {gpu.vram_gb:g} GiB (gpu_memory_utilization {gpu.gpu_memory_utilization})",
+                  title_justify="left")
+    for column in ("preset", "fits", "agent context", "workers", "KV tokens", "KV dtype", "instances/h (bench)"):
+        table.add_column(column, justify="left" if column in ("preset", "fits", "KV dtype") else "right")
+    for entry in listed:
+        p = entry.plan
+        if p.fits:
+            rate = f"{entry.instances_per_hour:g}" if entry.instances_per_hour is not None else "not measured"
+            table.add_row(entry.name, "yes", f"{p.agent_context:,}", str(p.workers), f"{p.kv_tokens:,}",
+                          entry.kv_cache_dtype, rate)
+        else:
+            hint = (f"no (yes at gpu.gpu_memory_utilization={entry.fits_at_utilization})"
+                    if entry.fits_at_utilization else "no")
+            table.add_row(entry.name, hint, "", "", "", entry.kv_cache_dtype, "")
+    Console(width=None if sys.stdout.isatty() else 150).print(table)  # a pipe gets whole rows, not 80 columns
+    fitting = [e.name for e in listed if e.plan.fits]
+    print(f"{len(fitting)} preset(s) fit {gpu.vram_gb:g} GiB; `atlas plan model=NAME gpu.vram_gb={gpu.vram_gb:g}` "
+          "explains one")
 
 
 def clean_command(args: list[str]) -> None:

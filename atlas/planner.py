@@ -4,7 +4,21 @@
     kv budget   = usable - weights_gib - overhead_gib
     kv / token  = 2 (K and V) * layers * kv_heads * head_dim * bytes per KV element
     max context = kv budget / kv per token, capped by the model's max position, rounded down to 1024
-    workers     = KV tokens / tokens an agent's context holds on average (gpu.agent_tokens)
+    agent needs = prompt + step limit x tokens per step + one answer (or the scaffold's context budget + one answer)
+    agent context = what an agent needs, capped by the max position and the KV cache (rounded to 1024)
+    workers     = KV tokens // agent context, so workers x agent context <= KV tokens
+
+Every agent may grow to the whole agent context, so the plan counts each one at that size: the
+workers' contexts all stay in the KV cache at once, and no agent's prefix is evicted by another's
+(on an H100, a plan that counted 24,000 tokens per agent while letting each reach 124,928 ran 5
+agents at a 56.6% prefix-cache hit rate and a KV cache 98.6% full: docs/performance.md). The
+agent context is what the run enforces: a managed server's --max-model-len. The scaffold's
+figures (agent.step_limit, agent.context_budget) reach the `gpu` section by interpolation in
+conf/config.yaml, so the core never imports a scaffold; the tokens per step and the prompt come
+from real trajectories (docs/performance.md).
+
+Layers with a sliding window (gpt-oss alternates them with full attention) hold only the window
+per sequence in vLLM's hybrid KV cache manager, so only full-attention layers count per token.
 
 `weights_gb` is what vLLM loads (its "Model loading took" line), which for AWQ checkpoints is
 more than the quantized files: embeddings and the output head stay 16-bit. The overhead is
@@ -42,6 +56,8 @@ class Architecture(BaseModel):
     weights_gb: float = Field(gt=0, description="GB (1e9 bytes) of weights as vLLM loads them (its 'Model loading took' "
                                                 "line), else as published.")
     layers: int = Field(gt=0)
+    sliding_layers: int = Field(0, ge=0, description="Layers with sliding-window attention: they keep only the "
+                                "window per sequence, so the KV cache per token counts the other layers.")
     kv_heads: int = Field(gt=0)
     head_dim: int = Field(gt=0)
     max_position: int = Field(gt=0)
@@ -59,9 +75,19 @@ class GpuConfig(BaseModel):
     max_num_batched_tokens: int = Field(2048, gt=0, description="--max-num-batched-tokens of a managed server: "
                                         "sets the activation peak the overhead was measured with.")
     min_context: int = Field(8192, gt=0, description="Below this an agent cannot work: report 'does not fit'.")
-    agent_tokens: int = Field(24_000, gt=0, description="KV tokens to count per agent for the workers whose contexts "
-                              "stay cached together: 3/4 of a 32k window, since agents at random points of episodes "
-                              "growing from 4k to 32k seldom all hold long contexts at once (docs/performance.md).")
+    step_limit: int | None = Field(None, gt=0, description="The scaffold's step limit (conf/config.yaml takes "
+                                   "agent.step_limit); null: none known, an agent may use the model's whole window.")
+    context_budget: int | None = Field(None, gt=0, description="The scaffold's prompt budget (agent.context_budget); "
+                                       "an agent's history never grows past it.")
+    context_policy: str = Field("stop", description="The scaffold's agent.context_policy: with elide and no budget, "
+                                "the plan says which budget makes the scaffold elide before the server's window.")
+    tokens_per_step: int = Field(400, gt=0, description="Tokens a step adds to the history (answer + observation): "
+                                 "the 90th percentile of real mini-swe-agent trajectories (docs/performance.md).")
+    prompt_tokens: int = Field(4000, gt=0, description="Tokens of the first request: system prompt and task.")
+    answer_tokens: int = Field(4096, gt=0, description="Room for one answer (the model's max_tokens): a request "
+                               "needs prompt + max_tokens inside the window.")
+    agent_context: int | None = Field(None, gt=0, description="Tokens each agent may reach, set by hand; null: "
+                                      "from the step limit or context budget.")
 
 
 @dataclass
@@ -75,10 +101,22 @@ class Plan:
     reason: str
     kv_tokens: int = 0  # tokens of KV cache the budget holds (all requests together)
     kv_cache_memory_bytes: int = 0  # the budget, for vLLM's --kv-cache-memory-bytes
-    recommended_workers: int = 0  # agents whose contexts fit in the KV cache together
+    recommended_workers: int = 0  # agents whose contexts fit in the KV cache together (kv_tokens // agent_context)
+    agent_context: int = 0  # tokens each agent may reach: the server's --max-model-len
+    agent_needs: int = 0  # tokens an episode grows to (step limit or context budget), before the caps
+    explanation: str = ""  # the choice in one line
     overhead_gib: float = 0.0  # the overhead the plan used
     footprint_gib: float = 0.0  # what the serving process should hold: weights + overhead + KV cache
     max_num_batched_tokens: int = 0
+
+    @property
+    def workers(self) -> int:
+        return self.recommended_workers
+
+    def summary(self) -> dict:
+        """What `atlas plan --json` prints: the figures a script sizes a run with, and the plan's other figures."""
+        return {"kv_tokens": self.kv_tokens, "workers": self.workers, "agent_context": self.agent_context,
+                **{k: v for k, v in vars(self).items() if k not in ("kv_tokens", "recommended_workers", "agent_context")}}
 
 
 def overhead_for(arch: Architecture, gpu: GpuConfig) -> float:
@@ -108,40 +146,89 @@ def fit_overhead(starts: list[tuple[float, float, float]], margin_gib: float = 0
     return math.ceil((worst + margin_gib) * 20 - 1e-9) / 20
 
 
-def recommended_workers(kv_tokens: int, agent_tokens: int) -> int:
+def agent_needs(gpu: GpuConfig, max_position: int) -> tuple[int, str]:
+    """Tokens one agent's requests may reach, rounded up to 1024, and where that figure comes from.
+
+    A request holds the history plus room for one answer. The history grows by `tokens_per_step`
+    each step up to the step limit, and never past the context budget (the scaffold stops or
+    elides there); with neither known, the model's whole window.
+    """
+    if gpu.agent_context:
+        return gpu.agent_context, f"gpu.agent_context={gpu.agent_context}"
+    candidates = []
+    if gpu.step_limit:
+        history = gpu.prompt_tokens + gpu.step_limit * gpu.tokens_per_step
+        candidates.append((history + gpu.answer_tokens, f"{gpu.step_limit} steps x {gpu.tokens_per_step} tokens + "
+                                                       f"{gpu.prompt_tokens} prompt + {gpu.answer_tokens} answer"))
+    if gpu.context_budget:
+        candidates.append((gpu.context_budget + gpu.answer_tokens,
+                           f"context budget {gpu.context_budget} + {gpu.answer_tokens} answer"))
+    if not candidates:
+        return max_position, "no step limit or context budget: the model's whole window"
+    tokens, why = min(candidates)
+    return -(-tokens // ROUND_TO) * ROUND_TO, why
+
+
+def recommended_workers(kv_tokens: int, agent_context: int) -> int:
     """Agents whose contexts all stay in the KV cache at once (at least 1 when anything fits).
 
     More workers than this still run, but their prefixes evict each other and each returning
     agent pays its whole prompt again as prefill.
     """
-    if agent_tokens <= 0:
-        raise ValueError("agent_tokens must be positive")
-    return max(1, kv_tokens // agent_tokens) if kv_tokens > 0 else 0
+    if agent_context <= 0:
+        raise ValueError("agent_context must be positive")
+    return max(1, kv_tokens // agent_context) if kv_tokens > 0 else 0
 
 
 def kv_bytes_per_token(arch: Architecture, kv_cache_dtype: str) -> int:
     if kv_cache_dtype not in KV_BYTES:
         raise BadInput(f"unknown kv_cache_dtype {kv_cache_dtype!r}; known: {', '.join(KV_BYTES)}")
-    return 2 * arch.layers * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
+    if arch.sliding_layers >= arch.layers:
+        raise BadInput(f"architecture.sliding_layers ({arch.sliding_layers}) must be fewer than its layers ({arch.layers})")
+    return 2 * (arch.layers - arch.sliding_layers) * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
 
 
 def plan(arch: Architecture, gpu: GpuConfig, kv_cache_dtype: str = "auto") -> Plan:
+    """Weights, overhead and KV cache against the card; then the agent context and the workers that fit it."""
     weights_gib = arch.weights_gb * 1e9 / GIB
     per_token = kv_bytes_per_token(arch, kv_cache_dtype)
     overhead = overhead_for(arch, gpu)
     budget_gib = gpu.vram_gb * gpu.gpu_memory_utilization - weights_gib - overhead
     tokens = int(max(0.0, budget_gib) * GIB // per_token)
     context = min(tokens, arch.max_position) // ROUND_TO * ROUND_TO
+    needs, why = agent_needs(gpu, arch.max_position)
+    agent_context = min(needs, arch.max_position, tokens) // ROUND_TO * ROUND_TO
     if budget_gib <= 0:
         reason = (f"the weights ({weights_gib:.2f} GiB) and overhead ({overhead} GiB) exceed "
                   f"{gpu.gpu_memory_utilization:.0%} of {gpu.vram_gb} GiB")
-    elif context < gpu.min_context:
+    elif agent_context < min(gpu.min_context, needs):
         reason = f"only {tokens} tokens of KV cache fit, below the {gpu.min_context}-token minimum for an agent"
     else:
         reason = "fits" if tokens >= arch.max_position else f"KV cache for {tokens} tokens fits"
-    fits = context >= gpu.min_context
+    fits = budget_gib > 0 and agent_context >= min(gpu.min_context, needs)
+    workers = recommended_workers(tokens, agent_context) if fits else 0
     return Plan(round(weights_gib, 3), per_token, round(budget_gib, 3), context, gpu.gpu_memory_utilization,
                 fits, reason, kv_tokens=tokens, kv_cache_memory_bytes=int(max(0.0, budget_gib) * GIB),
-                recommended_workers=recommended_workers(tokens, gpu.agent_tokens) if fits else 0,
+                recommended_workers=workers, agent_context=agent_context if fits else 0, agent_needs=needs,
+                explanation=explain(fits, reason, workers, agent_context, needs, why, tokens, gpu),
                 overhead_gib=overhead, footprint_gib=round(weights_gib + overhead + max(0.0, budget_gib), 3),
                 max_num_batched_tokens=gpu.max_num_batched_tokens)
+
+
+def explain(fits: bool, reason: str, workers: int, agent_context: int, needs: int, why: str, kv_tokens: int,
+            gpu: GpuConfig) -> str:
+    """The plan's choice in one line; when an agent gets less than it needs, what its context policy does about it."""
+    if not fits:
+        return f"does not fit: {reason}"
+    head = (f"{workers} worker(s) x {agent_context:,}-token context = {workers * agent_context:,} <= "
+            f"{kv_tokens:,} KV tokens")
+    if agent_context >= needs:
+        return f"{head}; each agent needs {needs:,} ({why})"
+    budget = agent_context - gpu.answer_tokens
+    if gpu.context_policy == "elide" and not gpu.context_budget:
+        then = f"set agent.context_budget={budget} so the scaffold elides old output before the server refuses"
+    elif gpu.context_policy == "elide":
+        then = "the scaffold elides old output at its context budget"
+    else:
+        then = f"longer episodes end as context_limit (agent.context_policy=elide agent.context_budget={budget} elides instead)"
+    return f"{head}; each agent needs {needs:,} ({why}) but gets {agent_context:,}: {then}"

@@ -6,7 +6,12 @@ keeps the model's own text in the history and appends one command; `CodeEnvironm
 for the container: each command takes `command_s` (0.5x-1.5x) and prints a different slice of
 this repository's source, so every agent's history is its own. An episode starts at about
 `prompt_tokens` (system prompt and a long issue text) and grows by one answer and one
-observation a step until the server's context limit ends it; then the worker starts the next.
+observation a step until it has taken its steps; then the worker starts the next. Both follow
+real mini-swe-agent trajectories: a step adds about 1,050 characters (the answer the model
+writes, 150 tokens here, and a 500-byte observation; REAL_STEP_CHARS), and each episode's steps
+are drawn from what real agents took (PUBLISHED_STEPS: every instance's model calls on the
+SWE-bench bash-only board), cut at the scaffold's step limit (`step_limit`, the bash
+scaffold's 50 by default) and at the server's window, as a run's instances end.
 
 Steady state from the first second: each worker's first episode begins at a random step, its
 earlier turns given as a prelude the server sees (and prefills once, during the warm-up), so
@@ -44,6 +49,33 @@ from bench.vllm_log import parse_metrics, prefix_hit_rate
 
 SOURCE = Path(__file__).resolve().parent.parent / "atlas"
 CHARS_PER_TOKEN = 3.9  # the bench tokenizer on Python code (bench/gpu_models.py)
+# Model calls per instance of real mini-swe-agent runs on SWE-bench Verified (500 instances each,
+# step limit 250): the 5th, 15th, ..., 95th percentiles of `api_calls` in SWE-bench/swe-bench.github.io
+# data/leaderboards.json, bash-only board (excerpt in tests/fixtures/published/). Devstral Small 2
+# (folder 20251209_mini-v1.17.2_devstral-small-2512): median 67, mean 86.9; Qwen2.5-Coder-32B
+# (20250803_mini-v1.0.0_qwen2-5-coder-32b-instruct): median 27, mean 48.2.
+PUBLISHED_STEPS = {
+    "devstral-small-2512": (34, 44, 50, 56, 62, 71, 79, 98, 123, 250),
+    "qwen2.5-coder-32b": (6, 11, 14, 19, 24, 31, 38, 51, 82, 233),
+}
+DEFAULT_STEPS = "devstral-small-2512"
+# History growth per step in 99 real mini-swe-agent trajectories (deepseek-chat, SWE-bench test
+# instances, step limit 250; the SWE-agent/mini-swe-agent repository network, commit ec0e8e84,
+# output/deepseek_chat_test_1-100): answer + observation characters per step, per instance,
+# median 1,051, 90th percentile 1,414 (answers: median 75, p90 585; observations: median 427,
+# p90 2,058); the first prompt 5,525; steps median 73, mean 80.0. At about 3.5 characters a
+# token, the 90th percentile is the planner's 400 tokens a step (gpu.tokens_per_step).
+REAL_STEP_CHARS = {"median": 1051, "p90": 1414}
+
+
+def episode_steps(rng: random.Random, step_limit: int, fits: int, source: str = DEFAULT_STEPS) -> int:
+    """One episode's steps: a real instance's, cut at the step limit and at the steps the window holds."""
+    return max(1, min(rng.choice(PUBLISHED_STEPS[source]), step_limit, fits))
+
+
+def expected_steps(step_limit: int, fits: int, source: str = DEFAULT_STEPS) -> float:
+    """The mean steps per instance under those cuts: the figure instances per hour is computed with."""
+    return statistics.mean(max(1, min(s, step_limit, fits)) for s in PUBLISHED_STEPS[source])
 
 
 def corpus() -> list[str]:
@@ -155,9 +187,12 @@ class ConcurrencySampler(threading.Thread):
 
 
 def replay(backend, base_url: str, workers: int, seconds: float, warmup: float, command_s: float,
-           observation_bytes: int = 1500, prompt_tokens: int = 4000, seed: int = 0,
-           memory: Callable[[], int | None] | None = None) -> dict:
-    """One window of `workers` agents against the server; figures from vLLM's /metrics over the window."""
+           observation_bytes: int = 500, prompt_tokens: int = 4000, seed: int = 0,
+           memory: Callable[[], int | None] | None = None, step_limit: int = 50) -> dict:
+    """One window of `workers` agents against the server; figures from vLLM's /metrics over the window.
+
+    Every episode ends at its drawn steps (episode_steps); a first episode starts mid-way, its
+    earlier steps given as a prelude, so the window sees histories of every length at once."""
     lines = corpus()
     log: list[dict] = []
     endings: dict[str, int] = {}
@@ -166,21 +201,23 @@ def replay(backend, base_url: str, workers: int, seconds: float, warmup: float, 
     end = time.monotonic() + warmup + seconds
     window = backend.context_window or 32768
     step_tokens = (observation_bytes + 600) / CHARS_PER_TOKEN
-    steps_per_episode = max(1, int((window - prompt_tokens) / step_tokens))
+    fits = max(1, int((window - prompt_tokens) / step_tokens))  # steps the server's window holds
     issue_chars = int(prompt_tokens * CHARS_PER_TOKEN) - 2500  # the bash scaffold's prompts take about 2,500 characters
 
     def worker(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
         episode = 0
         while (left := end - time.monotonic()) > 1:
-            prelude = prelude_turns(lines, rng, rng.randrange(steps_per_episode - 3), observation_bytes) if episode == 0 else []
+            steps = episode_steps(rng, step_limit, fits)
+            done = rng.randrange(steps) if episode == 0 else 0  # steps a first episode took before the window
+            prelude = prelude_turns(lines, rng, done, observation_bytes)
             task = Instance(instance_id=f"bench__replay-{index}-{episode}", repo="bench/replay", base_commit="0" * 40,
                             problem_statement=cut(lines, rng, issue_chars))
             model = MeteredModel(ReplayModel(backend, prelude, log, index, episode, lines))
             with tempfile.TemporaryDirectory() as folder:
                 trajectory = Trajectory(Path(folder) / "t.jsonl")
                 try:
-                    outcome = BashAgent({"name": "bash", "step_limit": 10_000}).run(
+                    outcome = BashAgent({"name": "bash", "step_limit": steps - done}).run(
                         model, CodeEnvironment(lines, command_s, observation_bytes, rng.randrange(2**31)), task,
                         trajectory, Deadline(left))
                     ending = str(getattr(outcome.status, "value", outcome.status))
@@ -224,11 +261,12 @@ def replay(backend, base_url: str, workers: int, seconds: float, warmup: float, 
               "ttft_s_median": round(statistics.median(r["ttft_s"] for r in in_window if r["ttft_s"]), 3)
               if any(r["ttft_s"] for r in in_window) else None,
               "episodes": endings, "client_prefix_reuse": round(statistics.mean(reuse), 4) if reuse else None,
-              # the steps an episode really took: from the first prompt to the window at the measured growth
-              "steps_per_instance": max(1, round((window - prompt_tokens) / statistics.median(growth)))
-              if growth else steps_per_episode}
+              "step_limit": step_limit,
+              # the mean steps of an instance: real agents' steps, cut at the step limit and the window
+              "steps_per_instance": round(expected_steps(step_limit, max(1, int((window - prompt_tokens) / statistics.median(growth)))
+                                                         if growth else fits), 1)}
     if latency is not None:
-        # a typical instance: one episode from the issue to the context limit, one step = a turn and a command
+        # a typical instance: its mean steps, one step = a turn and a command
         result["instances_per_hour"] = round(3600 * workers / (result["steps_per_instance"] * (latency + command_s)), 1)
     return result
 

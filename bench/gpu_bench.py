@@ -38,7 +38,7 @@ def traffic(options: argparse.Namespace, emit) -> None:
     idle = gpu_used_mib()
     model = managed_model(options.launcher, model_dir, options.preset[0], card, gpu_total_gib(),
                           extra_body={"ignore_eos": True}, overhead_gib=overheads.get(options.preset[0]),
-                          max_tokens=options.max_tokens)
+                          max_tokens=options.max_tokens, step_limit=options.step_limit)
     run_dir = out / "traffic"
     run_dir.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
@@ -64,7 +64,7 @@ def traffic(options: argparse.Namespace, emit) -> None:
             continue
         result = replay(model, model.server.base_url, count, options.seconds, options.warmup, command_s,
                         options.observation_bytes, options.prompt_tokens, seed=len(replays),
-                        memory=lambda: process_mib(model.server.process.pid))
+                        memory=lambda: process_mib(model.server.process.pid), step_limit=options.step_limit)
         replays.append(result)
         emit({"part": "agent-traffic", "preset": options.preset[0], "card_gib": card, "max_tokens": options.max_tokens,
               "recommended_workers": recommended, **result})
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["table", "traffic"])
     parser.add_argument("--models", required=True, help="folder of model folders (bench.gpu_models)")
     parser.add_argument("--preset", action="append", required=True)
-    parser.add_argument("--card", type=float, action="append", help="card size(s) in GiB (table: default 12, 16, 24)")
+    parser.add_argument("--card", type=float, action="append", help="card size(s) in GiB (table: default 12, 16, 24, 32)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--launcher", default="vllm", help="the vllm command (default: vllm on PATH)")
     parser.add_argument("--overhead", action="append", default=[], metavar="PRESET=GIB",
@@ -128,9 +128,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=45, help="traffic: measured window per worker count")
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--command-s", type=float, default=1.0, help="mean seconds a stub command takes")
-    parser.add_argument("--observation-bytes", type=int, default=1500, help="bytes a command prints")
+    parser.add_argument("--observation-bytes", type=int, default=500, help="bytes a command prints (with a 150-token "
+                        "answer, a step adds about the 1,050 characters of real trajectories: agent_replay.REAL_STEP_CHARS)")
     parser.add_argument("--prompt-tokens", type=int, default=4000, help="an episode's first prompt (system + issue)")
     parser.add_argument("--max-tokens", type=int, default=150, help="tokens per model turn (ignore_eos)")
+    parser.add_argument("--step-limit", type=int, default=50, help="the scaffold's step limit: sizes the plan's agent "
+                        "context and ends every replayed episode (default: the bash scaffold's 50)")
     parser.add_argument("--budget-s", type=float, default=480, help="traffic: skip windows that would end later than "
                         "this many seconds after the start began (the server is always stopped)")
     parser.add_argument("--loop-overhead", action="store_true", help="traffic: also the recommended workers with no "

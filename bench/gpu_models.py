@@ -10,6 +10,13 @@ tokenizer is a byte-level BPE trained here on Python sources, with the chat temp
 special tokens of the preset's family, so chat requests, tool definitions and prompt
 lengths go through vLLM's real chat path; its tokens are somewhat shorter than the real
 tokenizer's, so token counts (not bytes) are what the benchmarks report.
+
+Families: Qwen (ChatML, Hermes-style tools), Mistral (Devstral; Devstral Small 2's Mistral3
+wrapper also gets the Pixtral processor files vLLM loads for a multimodal model) and harmony
+(gpt-oss: its channels and tool-call headers as special tokens). vLLM renders gpt-oss prompts
+through the openai_harmony package, whose o200k encoding it reads from TIKTOKEN_ENCODINGS_BASE
+on a host without network: copy the encoding file there before serving. A preset whose
+config.json is its base preset's (the -fp8kv variants) uses the base's file.
 """
 
 from __future__ import annotations
@@ -75,19 +82,91 @@ MISTRAL = """{{ bos_token }}{%- if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}
 {%- endif %}
 {%- endfor %}"""
 
+# gpt-oss's harmony format (the shape of its published chat template): a system header with the
+# channels, tools as a TypeScript-like namespace in the developer message, tool calls on the
+# commentary channel addressed `to=functions.NAME`, answers on the final channel.
+HARMONY = """<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.
+Reasoning: medium
+
+# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>
+{%- set system = messages[0]['content'] if messages and messages[0]['role'] == 'system' else '' %}
+{%- if system or tools %}<|start|>developer<|message|>{% if system %}# Instructions
+
+{{ system }}{% endif %}{% if tools %}
+
+# Tools
+
+## functions
+
+namespace functions {
+{% for tool in tools %}
+// {{ tool.function.description }}
+type {{ tool.function.name }} = (_: {{ tool.function.parameters | tojson }}) => any;
+{% endfor %}
+} // namespace functions{% endif %}<|end|>{% endif %}
+{%- for message in messages %}
+{%- if message.role == 'user' %}<|start|>user<|message|>{{ message.content }}<|end|>
+{%- elif message.role == 'tool' %}<|start|>functions.{{ message.name or 'bash' }} to=assistant<|channel|>commentary<|message|>{{ message.content }}<|end|>
+{%- elif message.role == 'assistant' %}
+{%- for call in message.tool_calls or [] %}<|start|>assistant to=functions.{{ call.function.name }}<|channel|>commentary <|constrain|>json<|message|>{{ call.function.arguments if call.function.arguments is string else call.function.arguments | tojson }}<|call|>{% endfor %}
+{%- if message.content %}<|start|>assistant<|channel|>final<|message|>{{ message.content }}<|end|>{% endif %}
+{%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}<|start|>assistant{% endif %}"""
+
 FAMILIES = {
     "qwen": {"template": CHATML, "special": ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>",
                                              "</tool_call>", "<tool_response>", "</tool_response>"],
              "bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>"},
     "mistral": {"template": MISTRAL, "special": ["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]",
                                                   "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]",
-                                                  "[TOOL_CALLS]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"],
+                                                  "[TOOL_CALLS]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[IMG]",
+                                                  "[IMG_BREAK]", "[IMG_END]"],
                 "bos": "<s>", "eos": "</s>", "pad": "<unk>"},
+    "harmony": {"template": HARMONY, "special": ["<|startoftext|>", "<|endoftext|>", "<|start|>", "<|end|>",
+                                                 "<|message|>", "<|channel|>", "<|constrain|>", "<|return|>",
+                                                 "<|call|>"],
+                "bos": "<|startoftext|>", "eos": "<|return|>", "pad": "<|endoftext|>"},
+}
+
+# What vLLM's Mistral3 (Pixtral vision) path loads besides the tokenizer: its image processor.
+PIXTRAL_FILES = {
+    "preprocessor_config.json": {"image_processor_type": "PixtralImageProcessor", "patch_size": {"height": 14, "width": 14},
+                                 "size": {"longest_edge": 1540}, "do_resize": True, "do_rescale": True,
+                                 "do_normalize": True, "do_convert_rgb": True, "rescale_factor": 1 / 255,
+                                 "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                                 "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3},
+    "processor_config.json": {"processor_class": "PixtralProcessor", "patch_size": 14, "spatial_merge_size": 2,
+                              "image_token": "[IMG]", "image_break_token": "[IMG_BREAK]", "image_end_token": "[IMG_END]"},
 }
 
 
 def family(config: dict) -> str:
-    return "mistral" if config["model_type"] == "mistral" else "qwen"
+    kind = config["model_type"]
+    return {"mistral": "mistral", "mistral3": "mistral", "gpt_oss": "harmony"}.get(kind, "qwen")
+
+
+def emitted_vocabulary(config: dict) -> int:
+    """The vocabulary the model emits from (a multimodal wrapper keeps it in text_config)."""
+    return config.get("vocab_size") or config["text_config"]["vocab_size"]
+
+
+def config_source(preset: str) -> Path:
+    """bench/models/<preset>.config.json, else its base preset's (a variant such as -fp8kv shares the weights)."""
+    source = CONFIGS / f"{preset}.config.json"
+    if source.is_file():
+        return source
+    from bench.gpu_server import conf_dir
+
+    import yaml
+
+    path = conf_dir() / "model" / f"{preset}.yaml"
+    bases = [d for d in (yaml.safe_load(path.read_text()) or {}).get("defaults", []) if d != "_self_"] if path.is_file() else []
+    for base in bases:
+        if base != "vllm":
+            return config_source(base)
+    raise SystemExit(f"no {source}: known presets are "
+                     f"{', '.join(p.name.removesuffix('.config.json') for p in sorted(CONFIGS.glob('*.config.json')))}")
 
 
 def training_text(limit_bytes: int) -> list[str]:
@@ -148,10 +227,7 @@ def write_models(out: Path, presets: list[str], vocab_size: int = 32000, limit_b
     tokenizers: dict[str, object] = {}
     written = []
     for preset in presets:
-        source = CONFIGS / f"{preset}.config.json"
-        if not source.is_file():
-            raise SystemExit(f"no {source}: known presets are "
-                             f"{', '.join(p.name.removesuffix('.config.json') for p in sorted(CONFIGS.glob('*.config.json')))}")
+        source = config_source(preset)
         config = json.loads(source.read_text())
         kind = family(config)
         if kind not in tokenizers:
@@ -160,19 +236,39 @@ def write_models(out: Path, presets: list[str], vocab_size: int = 32000, limit_b
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, folder / "config.json")
         tokenizers[kind].save(str(folder / "tokenizer.json"))
-        pad_vocabulary(folder / "tokenizer.json", config["vocab_size"])
+        pad_vocabulary(folder / "tokenizer.json", emitted_vocabulary(config))
         (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(kind), indent=1))
+        if config["model_type"] == "mistral3":
+            for name, content in PIXTRAL_FILES.items():
+                (folder / name).write_text(json.dumps(content, indent=1))
         written.append(folder)
     return written
+
+
+def every_preset() -> list[str]:
+    """The presets with a config.json here, and the variants (conf/model/*.yaml) built on one of them."""
+    from atlas.preset_plans import preset_names
+    from bench.gpu_server import conf_dir
+
+    own = {p.name.removesuffix(".config.json") for p in CONFIGS.glob("*.config.json")}
+    variants = set()
+    for name in preset_names(conf_dir()):
+        try:
+            config_source(name)
+            variants.add(name)
+        except SystemExit:
+            continue
+    return sorted(own | variants)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--preset", action="append", help="a preset (default: every bench/models/*.config.json)")
+    parser.add_argument("--preset", action="append", help="a preset (default: every preset with a config.json here, "
+                                                          "its own or its base's)")
     parser.add_argument("--vocab-size", type=int, default=32000)
     options = parser.parse_args(argv)
-    presets = options.preset or [p.name.removesuffix(".config.json") for p in sorted(CONFIGS.glob("*.config.json"))]
+    presets = options.preset or every_preset()
     for folder in write_models(Path(options.out), presets, options.vocab_size):
         print(folder)
 

@@ -49,22 +49,29 @@ def emulated_utilization(card_gib: float, utilization: float, total_gib: float) 
 
 
 def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float, total_gib: float,
-                  extra_body: dict | None = None, overhead_gib: float | None = None, max_tokens: int | None = None):
+                  extra_body: dict | None = None, overhead_gib: float | None = None, max_tokens: int | None = None,
+                  step_limit: int | None = 50):
     """ATLAS's VLLMModel for a preset, sized by the planner for a `card` GiB card, on this larger GPU.
 
     The plan's --kv-cache-memory-bytes, --max-model-len, --max-num-seqs and
     --max-num-batched-tokens are what a run on that card gets; --gpu-memory-utilization is scaled
     so vLLM's start-up check (free memory >= utilization x total) asks for the small card's share.
     A row the planner says does not fit, but whose weights do, is started with the KV cache the
-    budget holds and the largest context in it, so its memory can still be measured.
+    budget holds and the largest context in it, so its memory can still be measured. The plan
+    counts each agent at the context `step_limit` steps of the bash scaffold reach (as `atlas run`
+    does with agent=bash), with room for one answer of the default 4,096 tokens.
     """
     from atlas.models import make_model
     from atlas.planner import Architecture, GpuConfig, plan
 
     preset = load_preset(preset_name)
-    gpu = GpuConfig(vram_gb=card, overhead_gib=overhead_gib)
+    gpu = GpuConfig(vram_gb=card, overhead_gib=overhead_gib, step_limit=step_limit)
     server = dict(preset["server"])
+    preset_args = server.get("extra_args") or []
     extra_args = ["--load-format", "dummy"]
+    if "--limit-mm-per-prompt" in preset_args:  # a multimodal model served text only (no vision-encoder memory)
+        at = preset_args.index("--limit-mm-per-prompt")
+        extra_args += preset_args[at:at + 2]
     if server.get("tool_call_parser") != "mistral":  # (its parser sends a Lark grammar of its own)
         # Dummy weights pick whitespace tokens as readily as any: without this, a forced tool call's
         # JSON grammar lets them pad `{` with blanks until max_tokens, and the call is never valid.

@@ -48,7 +48,7 @@ def plan_rows(presets: list[str], cards: list[float], overheads: dict[str, float
         composed = load_preset(preset)
         arch = Architecture.model_validate(composed["architecture"])
         for card in cards:
-            gpu = GpuConfig(vram_gb=card, overhead_gib=overheads.get(preset))
+            gpu = GpuConfig(vram_gb=card, overhead_gib=overheads.get(preset), step_limit=50)  # as managed_model plans
             planned = plan(arch, gpu, composed["server"].get("kv_cache_dtype", "auto"))
             rows.append(Row(preset, card, vars(planned), planned.footprint_gib if planned.kv_budget_gib > 0 else 0.0))
     return rows
@@ -93,7 +93,36 @@ def serve_checks(model, row: Row) -> dict:
         checks["tool_call"] = {"error": f"{type(error).__name__}: {error}"[:400], "valid": False}
     finally:
         model.settings = plain
+    if model.settings.server.reasoning_parser:
+        checks["reasoning"] = reasoning_check(model)
     return checks
+
+
+def reasoning_check(model) -> dict:
+    """A model with a reasoning parser: vLLM returns the reasoning apart from the answer, and counts its tokens.
+
+    Read from vLLM's own answer (the `reasoning` field, or the older `reasoning_content`, and
+    usage.completion_tokens_details.reasoning_tokens), and from what ATLAS's backend made of the
+    same kind of turn (its thinking tokens). Valid when the reasoning came apart and was counted.
+    """
+    import httpx
+
+    body = {"model": model.settings.model, "max_tokens": 64, "temperature": 0,
+            "messages": [{"role": "user", "content": "Which command lists the files? Think first."}]}
+    try:
+        reply = httpx.post(f"{model.server.base_url}/chat/completions", json=body, timeout=120).json()
+        message, usage = reply["choices"][0]["message"], reply.get("usage") or {}
+        reasoning = message.get("reasoning") or message.get("reasoning_content") or ""
+        counted = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+        turn = model.query(body["messages"])
+    except Exception as error:  # noqa: BLE001 - recorded; the row's memory figures still count
+        return {"error": f"{type(error).__name__}: {error}"[:400], "valid": False}
+    separate = "reasoning" in message or "reasoning_content" in message
+    return {"separate": separate, "reasoning_chars": len(reasoning), "content_chars": len(message.get("content") or ""),
+            "reasoning_tokens": counted, "completion_tokens": usage.get("completion_tokens"),
+            "atlas_thinking_tokens": turn.usage.thinking_tokens,
+            "valid": separate and bool(reasoning) and isinstance(counted, int) and counted > 0
+            and turn.usage.thinking_tokens > 0}
 
 
 def raw_tool_calls(base_url: str, served: str) -> dict:
@@ -263,7 +292,7 @@ def table(options, emit) -> None:
     overheads = overheads_from(options)
     if overheads:
         emit({"part": "overheads", "overhead_gib": overheads, "fit_from": options.fit_from})
-    rows = plan_rows(options.preset, options.card or [12, 16, 24], overheads)
+    rows = plan_rows(options.preset, options.card or [12, 16, 24, 32], overheads)
     if options.skip_unfit:
         rows = [r for r in rows if r.plan["fits"] or r.reserve_gib <= 0]
     for row in rows:

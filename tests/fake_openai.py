@@ -60,6 +60,21 @@ def hermes_parsed(answer: dict) -> dict:
     return {**answer, "content": text[:text.find("<tool_call>")], "tool_calls": calls}
 
 
+def forced_call(body: dict) -> dict | None:
+    """Like vLLM's structured output for a named tool_choice: a call to that tool, each required argument its
+    schema's first allowed value (a stand-in for a parser-read call, not a model's choice)."""
+    choice = body.get("tool_choice")
+    if not isinstance(choice, dict):
+        return None
+    name = choice["function"]["name"]
+    tool = next((t["function"] for t in body.get("tools") or [] if t["function"]["name"] == name), None)
+    if tool is None:
+        return None
+    schema = tool.get("parameters") or {}
+    arguments = {key: (schema.get("properties", {}).get(key, {}).get("enum") or [""])[0] for key in schema.get("required", [])}
+    return {"content": "", "tool_calls": [{"name": name, "arguments": json.dumps(arguments)}], "completion_tokens": 9}
+
+
 def error_body(message: str, kind: str, code: int, param: str | None = None) -> dict:
     """vLLM's ErrorResponse: the OpenAI shape, {"error": {...}}."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -87,6 +102,7 @@ class FakeOpenAIServer:
         self.api_key: str | None = None  # like `vllm serve --api-key`: other bearer tokens get 401
         self.record_path: str | None = None  # every POST appended here as a JSON line (for a stand-in process)
         self.tool_parser: str | None = None  # "hermes": tool calls parsed from <tool_call> text, as vLLM's parser does
+        self.reasoning: str | None = None  # like --reasoning-parser: this text comes back as `reasoning`, counted apart
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -155,8 +171,10 @@ class FakeOpenAIServer:
         prompt = count_tokens(body["messages"])
         if (refused := self.overflow_error(body)) is not None:
             return 400, error_body(refused[0], "BadRequestError", 400, refused[1])
-        # an empty queue answers "ok": a real server always says something (an empty reply is a fault)
-        answer = self.answers.popleft() if self.answers else {"content": "ok", "tool_calls": [], "completion_tokens": 1}
+        # an empty queue answers "ok" (a real server always says something: an empty reply is a fault), or a
+        # named tool_choice's call
+        answer = self.answers.popleft() if self.answers else forced_call(body) or {"content": "ok", "tool_calls": [],
+                                                                                   "completion_tokens": 1}
         if self.tool_parser == "hermes" and body.get("tools") and not answer["tool_calls"]:
             answer = hermes_parsed(answer)
         message: dict[str, Any] = {"role": "assistant", "content": answer["content"] or None}
@@ -174,6 +192,12 @@ class FakeOpenAIServer:
                  "total_tokens": prompt + answer["completion_tokens"],
                  "prompt_tokens_details": ({"cached_tokens": min(cached, prompt)}
                                            if self.prompt_tokens_details else None)}
+        if self.reasoning is not None:  # vLLM's reasoning parser: the reasoning apart, its tokens in the usage details
+            message["reasoning"] = self.reasoning
+            thought = max(1, len(self.reasoning) // 4)
+            usage["completion_tokens"] += thought
+            usage["total_tokens"] += thought
+            usage["completion_tokens_details"] = {"reasoning_tokens": thought}
         finish = "tool_calls" if answer["tool_calls"] else "stop"
         return 200, {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
                      "model": self.model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
@@ -280,6 +304,8 @@ class FakeOpenAIServer:
                 deltas = [{"role": "assistant", "content": ""}]
                 if choice["message"].get("reasoning_content"):
                     deltas.append({"reasoning_content": choice["message"]["reasoning_content"]})
+                if choice["message"].get("reasoning"):
+                    deltas.append({"reasoning": choice["message"]["reasoning"]})
                 text = choice["message"]["content"] or ""
                 deltas += [{"content": text[i:i + 8]} for i in range(0, len(text), 8)]
                 for i, call in enumerate(choice["message"].get("tool_calls", [])):
@@ -384,6 +410,8 @@ def main(argv: list[str]) -> None:
     server.tool_parser = value("--tool-call-parser") if "--enable-auto-tool-choice" in args else None
     if "--record" in args:
         server.record_path = value("--record")
+    if "--reasoning-parser" in args:
+        server.reasoning = "The user wants the files listed; ls does that."
     # a server that echoes its secrets: ATLAS's copy of the log must not keep them
     print(f"stand-in vllm: env HF_TOKEN={os.environ.get('HF_TOKEN', '')}", flush=True)
     if "--print-env" in args:  # stand-in only: its whole environment, inherited variables included

@@ -1,12 +1,13 @@
 """The GPU bench's agent replay and table logic on CPU: ATLAS's loop against the stand-in server's /metrics."""
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from atlas.models import make_model
-from bench.agent_replay import at_concurrency, per_turn_growth, ratios, replay
+from bench.agent_replay import at_concurrency, episode_steps, expected_steps, per_turn_growth, ratios, replay
 from bench.gpu_table import Row, burst, waves
 from tests.fake_openai import FakeOpenAIServer
 
@@ -96,3 +97,19 @@ def test_the_h100_traffic_meets_the_lines_it_is_judged_by():
     assert loop_alone["ratio_same_workers"] >= 0.9 and with_commands["ratio_same_workers"] < 0.9
     assert min(r["prefix_cache_hit_rate"] for r in replays) >= 0.95 and all(r["preemptions"] == 0 for r in replays)
     assert ratios(replays, serves) == [r for r in records if r["part"] == "ratios"][-1]["rows"]
+
+
+def test_replayed_episodes_end_at_the_scaffolds_step_limit(served):
+    server, model = served
+    result = replay(model, server.base_url, workers=1, seconds=1.5, warmup=0.2, command_s=0.01,
+                    observation_bytes=300, prompt_tokens=800, step_limit=3)
+    assert result["step_limit"] == 3 and result["steps_per_instance"] == 3
+    assert result["episodes"].get("step_limit", 0) >= 2, result["episodes"]
+
+
+def test_episode_lengths_follow_the_published_steps_cut_at_the_limits():
+    # Devstral Small 2 on the bash-only board: deciles 34 ... 250; at 50 steps eight of ten are cut
+    assert expected_steps(50, 10_000) == (34 + 44 + 8 * 50) / 10
+    assert expected_steps(250, 40) == (34 + 9 * 40) / 10 and expected_steps(250, 10_000) == pytest.approx(86.7)
+    rng = random.Random(1)
+    assert {episode_steps(rng, 50, 10_000) for _ in range(200)} == {34, 44, 50}

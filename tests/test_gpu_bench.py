@@ -9,7 +9,8 @@ import pytest
 from atlas.models.vllm_server import serve_arguments
 from bench.gpu_bench import serve_estimate_s
 from bench.gpu_server import emulated_utilization, load_preset, managed_model
-from bench.gpu_models import CHATML, MISTRAL, family, pad_vocabulary, tokenizer_config
+from bench.gpu_models import (CHATML, FAMILIES, HARMONY, MISTRAL, config_source, family, pad_vocabulary, tokenizer_config,
+                               write_models)
 from bench.vllm_log import parse_log, parse_metrics, prefix_hit_rate
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-h100"
@@ -70,16 +71,36 @@ def test_bench_servers_hold_forced_tool_calls_to_compact_json():
     assert server.env["VLLM_ENFORCE_STRICT_TOOL_CALLING"].get_secret_value() == "0"  # else the parser's tag, blanks and all  # the mistral parser brings its own grammar
 
 
-def test_presets_compose_and_match_their_configs():
-    for preset in ("qwen2.5-coder-14b-awq", "qwen2.5-coder-32b-awq", "qwen3-coder-30b-a3b", "devstral-small"):
-        composed = load_preset(preset)
-        assert composed["backend"] == "vllm" and composed["server"]["command"] == ["vllm", "serve"]
-        config = json.loads((MODELS / f"{preset}.config.json").read_text())
-        arch = composed["architecture"]
-        assert arch["layers"] == config["num_hidden_layers"] and arch["kv_heads"] == config["num_key_value_heads"]
-        head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-        assert arch["head_dim"] == head_dim and arch["max_position"] == config["max_position_embeddings"]
+PRESETS = ("qwen2.5-coder-14b-awq", "qwen2.5-coder-32b-awq", "qwen3-coder-30b-a3b", "devstral-small", "gpt-oss-20b",
+           "devstral-small-2-awq", "devstral-small-2-awq-fp8kv", "qwen2.5-coder-7b-awq", "qwen2.5-coder-14b-awq-fp8kv")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_presets_compose_and_match_their_configs(preset):
+    """Each preset's architecture is its config.json's (a multimodal wrapper's text_config; sliding layers from layer_types)."""
+    composed = load_preset(preset)
+    assert composed["backend"] == "vllm" and composed["server"]["command"] == ["vllm", "serve"]
+    config = json.loads(config_source(preset).read_text())
+    text = config.get("text_config", config)
+    arch = composed["architecture"]
+    assert arch["layers"] == text["num_hidden_layers"] and arch["kv_heads"] == text["num_key_value_heads"]
+    head_dim = text.get("head_dim") or text["hidden_size"] // text["num_attention_heads"]
+    assert arch["head_dim"] == head_dim and arch["max_position"] == text["max_position_embeddings"]
+    assert arch.get("sliding_layers", 0) == text.get("layer_types", []).count("sliding_attention")
+    assert composed["server"]["tool_call_parser"]
+
+
+def test_presets_carry_parsers_sampling_and_kv_dtype():
     assert load_preset("qwen2.5-coder-14b-awq")["server"]["quantization"] == "awq_marlin"
+    gpt_oss = load_preset("gpt-oss-20b")
+    assert (gpt_oss["server"]["tool_call_parser"], gpt_oss["server"]["reasoning_parser"]) == ("openai", "openai_gptoss")
+    assert gpt_oss["recommended_sampling"] == {"temperature": 1.0, "top_p": 1.0} and gpt_oss["temperature"] == 0.0
+    assert load_preset("devstral-small-2-awq")["server"]["tool_call_parser"] == "mistral"
+    for variant, base in (("qwen2.5-coder-14b-awq-fp8kv", "qwen2.5-coder-14b-awq"),
+                          ("devstral-small-2-awq-fp8kv", "devstral-small-2-awq")):
+        assert load_preset(variant)["server"]["kv_cache_dtype"] == "fp8"
+        assert load_preset(variant)["architecture"] == load_preset(base)["architecture"]
+        assert config_source(variant) == config_source(base) == MODELS / f"{base}.config.json"
 
 
 def test_pad_vocabulary_gives_every_id_a_token(tmp_path):
@@ -109,6 +130,38 @@ def test_chat_templates_carry_tools_and_tool_results():
     mistral = render(MISTRAL, messages=messages, tools=tools, bos_token="<s>", eos_token="</s>")
     assert mistral.startswith("<s>[AVAILABLE_TOOLS]") and "[TOOL_RESULTS]a.py[/TOOL_RESULTS]" in mistral
     assert family({"model_type": "mistral"}) == "mistral" and tokenizer_config("qwen")["eos_token"] == "<|im_end|>"
+    assert family({"model_type": "mistral3"}) == "mistral" and family({"model_type": "gpt_oss"}) == "harmony"
+
+
+def test_harmony_template_puts_tools_calls_and_results_on_their_channels():
+    tools = [{"type": "function", "function": {"name": "bash", "description": "Run a command.",
+                                               "parameters": {"type": "object"}}}]
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "list"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "ls"}'}}]},
+                {"role": "tool", "name": "bash", "content": "a.py"}, {"role": "assistant", "content": "done"}]
+    text = render(HARMONY, messages=messages, tools=tools, add_generation_prompt=True)
+    assert text.startswith("<|start|>system<|message|>") and "# Instructions\n\nbe brief" in text
+    assert "type bash = (_: {\"type\": \"object\"}) => any;" in text
+    assert '<|start|>assistant to=functions.bash<|channel|>commentary <|constrain|>json<|message|>{"command": "ls"}<|call|>' in text
+    assert "<|start|>functions.bash to=assistant<|channel|>commentary<|message|>a.py<|end|>" in text
+    assert "<|start|>assistant<|channel|>final<|message|>done<|end|>" in text and text.endswith("<|start|>assistant")
+    assert all(token in FAMILIES["harmony"]["special"] for token in ("<|channel|>", "<|call|>", "<|return|>"))
+
+
+def test_model_folders_for_the_new_families(tmp_path):
+    """gpt-oss gets the harmony tokenizer at its 201,088-token vocabulary; Devstral Small 2's Mistral3 wrapper its
+    Pixtral processor files; an -fp8kv variant its base's config.json."""
+    written = write_models(tmp_path, ["gpt-oss-20b", "devstral-small-2-awq", "qwen2.5-coder-14b-awq-fp8kv"],
+                           vocab_size=400, limit_bytes=200_000)
+    gpt_oss, devstral, variant = written
+    vocab = json.loads((gpt_oss / "tokenizer.json").read_text())["model"]["vocab"]
+    added = json.loads((gpt_oss / "tokenizer.json").read_text())["added_tokens"]
+    assert max([*vocab.values(), *(t["id"] for t in added)]) == 201_087
+    assert json.loads((gpt_oss / "tokenizer_config.json").read_text())["eos_token"] == "<|return|>"
+    assert json.loads((devstral / "processor_config.json").read_text())["image_token"] == "[IMG]"
+    assert (devstral / "preprocessor_config.json").is_file() and not (gpt_oss / "preprocessor_config.json").exists()
+    assert json.loads((variant / "config.json").read_text())["quantization_config"]["quant_method"] == "awq"
 
 
 def test_a_window_reserves_time_for_vllms_own_run_at_its_concurrency():

@@ -7,8 +7,9 @@ import pytest
 
 from atlas.config import ConfigError
 from atlas.models import make_model
-from atlas.planner import (FALLBACK_OVERHEAD_GIB, Architecture, GpuConfig, calibrate_overhead, fit_overhead, plan,
-                           recommended_workers)
+from atlas.planner import (FALLBACK_OVERHEAD_GIB, Architecture, GpuConfig, agent_needs, calibrate_overhead,
+                           fit_overhead, kv_bytes_per_token, plan, recommended_workers)
+from atlas.preset_plans import measured_instances_per_hour, plan_presets, preset_names
 from bench.gpu_server import load_preset
 from tests.conftest import atlas
 from tests.test_vllm_server import STAND_IN
@@ -39,7 +40,8 @@ def test_qwen_14b_awq_on_24_gib():
     assert result.kv_tokens == pytest.approx(58_013, abs=2) and result.max_context == 32_768 and result.fits
     assert result.kv_cache_memory_bytes == pytest.approx(10.6226 * 2**30, rel=1e-4)
     assert result.footprint_gib == pytest.approx(21.6, abs=1e-3) and result.max_num_batched_tokens == 2048
-    assert result.recommended_workers == 2  # 58,013 // 24,000
+    # no step limit given: an agent may use the whole 32,768-token window, so one fits (two need 65,536)
+    assert result.agent_context == 32_768 and result.recommended_workers == 1
 
 
 def test_fp8_kv_doubles_the_tokens():
@@ -125,11 +127,98 @@ def test_every_preset_and_card_is_planned_and_nothing_unfit_was_promised():
 
 
 def test_recommended_workers():
-    assert recommended_workers(58_013, 24_000) == 2
+    assert recommended_workers(125_625, 40_960) == 3
     assert recommended_workers(5_000, 24_000) == 1  # one agent still runs, with a shorter context
     assert recommended_workers(0, 24_000) == 0
     with pytest.raises(ValueError):
         recommended_workers(10, 0)
+
+
+def test_an_agent_needs_its_steps_or_its_budget_plus_one_answer():
+    # the bash scaffold: 4,000 + 50 x 400 + 4,096 = 28,096, rounded up to 28,672
+    assert agent_needs(GpuConfig(step_limit=50), 262_144)[0] == 28_672
+    # a context budget caps the history: 20,000 + 4,096 -> 24,576
+    assert agent_needs(GpuConfig(step_limit=50, context_budget=20_000), 262_144)[0] == 24_576
+    assert agent_needs(GpuConfig(step_limit=10, context_budget=20_000), 262_144)[0] == 12_288  # 12,096 from the steps
+    assert agent_needs(GpuConfig(), 32_768) == (32_768, "no step limit or context budget: the model's whole window")
+    assert agent_needs(GpuConfig(step_limit=50, agent_context=16_384), 32_768)[0] == 16_384
+
+
+def test_qwen3_coder_on_32_gib_counts_each_agent_at_the_context_it_may_reach():
+    """The H100 finding: 5 workers at 24,000 tokens each while each could reach 124,928 overfilled the cache.
+    Counted at the bash scaffold's 50 steps, 4 agents of 28,672 tokens fit the 125,625-token cache."""
+    result = plan(arch("qwen3-coder-30b-a3b"), GpuConfig(vram_gb=32, step_limit=50))
+    assert result.kv_tokens == 125_625 and result.max_context == 124_928
+    assert result.agent_context == 28_672 and result.workers == 4
+    assert result.workers * result.agent_context <= result.kv_tokens
+    assert "4 worker(s) x 28,672-token context = 114,688 <= 125,625 KV tokens" in result.explanation
+
+
+def test_an_agent_that_needs_more_than_the_cache_runs_alone_on_what_fits():
+    result = plan(QWEN_14B, GpuConfig(vram_gb=16, step_limit=50))
+    assert result.fits and result.workers == 1 and result.agent_context == 18_432 < result.agent_needs == 28_672
+    assert "each agent needs 28,672 (50 steps x 400 tokens + 4000 prompt + 4096 answer) but gets 18,432" in result.explanation
+    assert "context_limit (agent.context_policy=elide agent.context_budget=14336 elides instead)" in result.explanation
+    eliding = plan(QWEN_14B, GpuConfig(vram_gb=16, step_limit=50, context_policy="elide"))
+    assert eliding.explanation.endswith("set agent.context_budget=14336 so the scaffold elides old output before the "
+                                        "server refuses")
+
+
+def test_sliding_window_layers_hold_no_context():
+    gpt_oss = arch("gpt-oss-20b")
+    assert gpt_oss.layers == 24 and gpt_oss.sliding_layers == 12
+    assert kv_bytes_per_token(gpt_oss, "auto") == 2 * 12 * 8 * 64 * 2  # 24,576: the 12 full-attention layers
+
+
+CARDS = (12, 16, 24, 32)
+
+
+@pytest.mark.parametrize("step_limit", [50, None])
+@pytest.mark.parametrize("preset", preset_names(RESULTS.parent.parent.parent / "conf"))
+def test_every_preset_and_card_keeps_the_workers_contexts_inside_the_kv_cache(preset, step_limit):
+    for card in CARDS:
+        model = load_preset(preset)
+        result = plan(Architecture.model_validate(model["architecture"]), GpuConfig(vram_gb=card, step_limit=step_limit),
+                      model["server"].get("kv_cache_dtype", "auto"))
+        assert result.workers * result.agent_context <= result.kv_tokens, (preset, card)
+        if result.fits:
+            assert result.workers >= 1 and 8192 <= result.agent_context <= min(result.agent_needs, result.max_context)
+        else:
+            assert result.workers == 0 and result.agent_context == 0
+
+
+def composed_presets() -> dict[str, dict]:
+    return {name: load_preset(name) for name in preset_names(RESULTS.parent.parent.parent / "conf")}
+
+
+def test_the_listing_for_16_and_24_gib_cards():
+    """`atlas plan gpu.vram_gb=N` without a model: at least three presets fit 16 GiB and five fit 24 GiB,
+    gpt-oss-20b and Devstral Small 2 among the 24 GiB ones; every fitting row keeps its agents inside the cache."""
+    presets = composed_presets()
+    sixteen = [p.name for p in plan_presets(presets, GpuConfig(vram_gb=16, step_limit=50)) if p.plan.fits]
+    twenty_four = plan_presets(presets, GpuConfig(vram_gb=24, step_limit=50))
+    fitting = [p.name for p in twenty_four if p.plan.fits]
+    assert len(sixteen) >= 3 and {"qwen2.5-coder-7b-awq", "qwen2.5-coder-14b-awq-fp8kv"} <= set(sixteen)
+    assert len(fitting) >= 5 and {"gpt-oss-20b", "devstral-small-2-awq", "qwen3-coder-30b-a3b"} <= set(fitting)
+    assert "qwen2.5-coder-32b-awq" not in fitting and "devstral-small" not in fitting
+    assert all(p.plan.workers * p.plan.agent_context <= p.plan.kv_tokens for p in twenty_four)
+    twelve = [p.name for p in plan_presets(presets, GpuConfig(vram_gb=12, step_limit=50)) if p.plan.fits]
+    assert twelve == ["qwen2.5-coder-7b-awq"]
+
+
+def test_gpt_oss_misses_16_gib_only_by_the_utilization_share():
+    listed = {p.name: p for p in plan_presets(composed_presets(), GpuConfig(vram_gb=16, step_limit=50))}
+    gpt_oss = listed["gpt-oss-20b"]
+    assert not gpt_oss.plan.fits and gpt_oss.fits_at_utilization is not None and gpt_oss.fits_at_utilization <= 0.95
+    at = plan(arch("gpt-oss-20b"), GpuConfig(vram_gb=16, step_limit=50, gpu_memory_utilization=gpt_oss.fits_at_utilization))
+    assert at.fits and at.workers >= 1
+
+
+def test_measured_instances_per_hour_come_from_the_traffic_bench():
+    # traffic3 (the latest window with commands at 1 worker): 32.2 instances/hour
+    rate, source = measured_instances_per_hour("qwen2.5-coder-14b-awq", 24, 1)
+    assert rate == 32.2 and source.endswith("2026-11-25-h100-traffic/traffic3.jsonl")
+    assert measured_instances_per_hour("gpt-oss-20b", 24, 1) == (None, "")
 
 
 def test_context_is_capped_by_the_model():
@@ -139,13 +228,38 @@ def test_context_is_capped_by_the_model():
 def test_plan_command(tmp_path):
     done = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=24")
     assert done.returncode == 0, done.stderr
-    assert "32,768 tokens" in done.stdout and "--max-model-len 32768 --gpu-memory-utilization 0.9" in done.stdout
-    assert "workers that fit" in done.stdout and "--kv-cache-memory-bytes 11405" in done.stdout
+    assert "32,768)" in done.stdout and "--max-model-len 28672 --gpu-memory-utilization 0.9" in done.stdout
+    assert "agent context" in done.stdout and "--kv-cache-memory-bytes 11405" in done.stdout
+    # the bash scaffold's 50 steps need 28,672 tokens: two agents fit the 58,013-token cache
+    assert "2 worker(s) x 28,672-token context = 57,344 <= 58,013 KV tokens" in done.stdout
     assert "--max-num-seqs 2 --max-num-batched-tokens 2048" in done.stdout and "run.workers=2" in done.stdout
     refused = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=12")
     assert refused.returncode == 2 and "does not fit" in refused.stdout
     sixteen = atlas("plan", "model=qwen2.5-coder-14b-awq", "gpu.vram_gb=16")
     assert sixteen.returncode == 0 and "18,432 tokens" in sixteen.stdout
+
+
+def test_plan_command_json_follows_the_scaffold():
+    done = atlas("plan", "model=qwen3-coder-30b-a3b", "gpu.vram_gb=32", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert (figures["kv_tokens"], figures["workers"], figures["agent_context"]) == (125_625, 4, 28_672)
+    # a budget of 16,000 prompt tokens: 20,096 -> 20,480 per agent, 6 agents
+    budget = json.loads(atlas("plan", "model=qwen3-coder-30b-a3b", "gpu.vram_gb=32", "agent.context_budget=16000",
+                              "--json").stdout)
+    assert (budget["workers"], budget["agent_context"]) == (6, 20_480)
+
+
+def test_plan_command_lists_the_presets_that_fit_a_card():
+    done = atlas("plan", "gpu.vram_gb=16", "--json")
+    assert done.returncode == 0, done.stderr
+    listed = {row["preset"]: row for row in json.loads(done.stdout)}
+    assert {"qwen2.5-coder-7b-awq", "qwen2.5-coder-14b-awq", "qwen2.5-coder-14b-awq-fp8kv"} <= {
+        name for name, row in listed.items() if row["fits"]}
+    assert listed["qwen2.5-coder-14b-awq-fp8kv"]["kv_cache_dtype"] == "fp8"
+    table = atlas("plan", "gpu.vram_gb=24")
+    assert table.returncode == 0 and "gpt-oss-20b" in table.stdout and "instances/h" in table.stdout
+    assert "preset(s) fit 24 GiB" in table.stdout
 
 
 def managed(tmp_path, vram):
@@ -167,6 +281,20 @@ def test_managed_server_takes_its_context_from_the_plan(tmp_path):
         assert argv[argv.index("--kv-cache-memory-bytes") + 1] == str(sized.kv_cache_memory_bytes) != "0"
         assert argv[argv.index("--max-num-seqs") + 1] == str(sized.recommended_workers) != "0"
         assert argv[argv.index("--max-num-batched-tokens") + 1] == "2048"
+    finally:
+        model.close()
+
+
+def test_managed_server_window_is_each_agents_context_not_the_whole_cache(tmp_path):
+    qwen3 = load_preset("qwen3-coder-30b-a3b")["architecture"]
+    model = make_model({"name": "q3", "backend": "vllm", "model": "q3", "retry_initial_wait": 0.01, "architecture": qwen3,
+                        "server": {"command": STAND_IN, "weights": "q3", "startup_timeout": 30}},
+                       gpu=GpuConfig(vram_gb=32, step_limit=50))
+    model.open(tmp_path)
+    try:
+        argv = model.describe()["managed_server"]["argv"]
+        assert argv[argv.index("--max-model-len") + 1] == "28672" and argv[argv.index("--max-num-seqs") + 1] == "4"
+        assert model.context_window == 28_672  # what the server reports back
     finally:
         model.close()
     with pytest.raises(ConfigError, match="does not fit gpu.vram_gb=12"):

@@ -32,6 +32,8 @@ from atlas.redaction import redact
 class VLLMConfig(OpenAIConfig):
     server: ServerConfig | None = None
     architecture: Architecture | None = None
+    recommended_sampling: dict[str, Any] = Field({}, description="The publisher's recommended sampling, recorded "
+                                                 "for reference and never sent: requests carry the keys above.")
     # vLLM's sampling knobs beyond the OpenAI API, sent with every request so that no default
     # (the model's generation config included) applies silently; the values here disable them
     top_k: int = Field(0, ge=-1, description="0 disables top-k.")
@@ -71,7 +73,7 @@ class VLLMModel(OpenAICompatibleModel):
             raise ConfigError(f"{self.name} does not fit gpu.vram_gb={self.gpu.vram_gb}: {self.plan.reason} "
                               "(see `atlas plan`)")
         return server.model_copy(update={
-            "max_model_len": self.plan.max_context,
+            "max_model_len": self.plan.agent_context,  # each agent's context, so the workers' contexts fit the KV cache
             "gpu_memory_utilization": server.gpu_memory_utilization or self.plan.gpu_memory_utilization,
             "kv_cache_memory_bytes": server.kv_cache_memory_bytes or self.plan.kv_cache_memory_bytes or None,
             "max_num_seqs": server.max_num_seqs or self.plan.recommended_workers or None,

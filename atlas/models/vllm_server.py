@@ -42,6 +42,8 @@ class ServerConfig(BaseModel):
                                                "gpu.max_num_batched_tokens: the activation peak it measured with).")
     speculative_config: dict[str, Any] | None = None
     tool_call_parser: str | None = None
+    reasoning_parser: str | None = Field(None, description="--reasoning-parser: the model's reasoning comes back "
+                                         "apart from its answer (and is left out of the history ATLAS sends back).")
     extra_args: list[str] = []
     env: dict[str, SecretStr] = Field({}, description="Environment of the server (HF_TOKEN ...); never written out.")
     startup_timeout: float = Field(1200, gt=0, description="Longest wait for /v1/models, downloads included.")
@@ -57,7 +59,7 @@ def serve_arguments(server: ServerConfig, served_name: str, port: int) -> list[s
     optional = {"--quantization": server.quantization, "--dtype": server.dtype,
                 "--max-model-len": server.max_model_len, "--gpu-memory-utilization": server.gpu_memory_utilization,
                 "--kv-cache-memory-bytes": server.kv_cache_memory_bytes, "--max-num-seqs": server.max_num_seqs, "--max-num-batched-tokens": server.max_num_batched_tokens,
-                "--tool-call-parser": server.tool_call_parser}
+                "--tool-call-parser": server.tool_call_parser, "--reasoning-parser": server.reasoning_parser}
     for flag, value in optional.items():
         if value is not None:
             args += [flag, str(value)]
