@@ -11,7 +11,6 @@ what a killed session finished but did not grade.
 from __future__ import annotations
 
 import contextlib
-import threading
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from pathlib import Path

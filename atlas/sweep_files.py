@@ -63,8 +63,12 @@ def member_dirname(overrides: Iterable[str], exclude_keys: Iterable[str] = (), i
     return _fit(name)
 
 
+def _as_list(value: Any) -> list:
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else list(value or [])
+
+
 def _dirname_resolver(overrides: Any, exclude_keys: Any = (), index: Any = 0) -> str:
-    to_list = (lambda v: OmegaConf.to_container(v) if OmegaConf.is_config(v) else list(v or []))
+    to_list = _as_list
     return member_dirname(to_list(overrides), to_list(exclude_keys), index)
 
 

@@ -164,18 +164,6 @@ def finish_line_of(side: Side, rows: list[InstanceRow]) -> Projection | None:
                    config.get("harness", {}).get("workers") or 1, pricing_of(_model_settings(side)))
 
 
-def finish_line_of(side: Side, rows: list[InstanceRow]) -> Projection | None:
-    """The finish line from the run's measured instances (atlas.finish_line); None for published results."""
-    if side.kind != "run":
-        return None
-    config = side.manifest.get("config", {})
-    finished = [r for r in rows if r.wall_seconds is not None]
-    return project(len(rows), [r.wall_seconds for r in finished],
-                   [r.grading_seconds for r in rows if r.grading_seconds is not None],
-                   [r.cost_usd or 0.0 for r in finished], config.get("run", {}).get("workers") or 1,
-                   config.get("harness", {}).get("workers") or 1, pricing_of(_model_settings(side)))
-
-
 def totals_of(side: Side, rows: list[InstanceRow], resolved: int, whole: bool) -> Totals:
     prompt, completion = _sum(rows, "prompt_tokens"), _sum(rows, "completion_tokens")
     cost, cost_basis = _cost(side, rows, whole)

@@ -1,6 +1,5 @@
 """The managed llama.cpp server's command line and where its weights come from (no server needed)."""
 
-from pathlib import Path
 
 import pytest
 
