@@ -192,8 +192,11 @@ def learn_overrides(overrides: list[str]) -> None:
             override = OverridesParser.create().parse_override(line)
         except HydraException:  # not an override (a flag such as -m); Hydra reports bad ones itself
             continue
-        values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
-                  else [override.get_value_element_as_str()] if override.value() is not None else [])
+        try:
+            values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
+                      else [override.get_value_element_as_str()] if override.value() is not None else [])
+        except HydraException:  # glob(...) over a config group needs Hydra's loader: its text is no secret value
+            values = []
         for value in values:
             if is_secret_key(override.key_or_group):
                 REDACTOR.remember(value)
