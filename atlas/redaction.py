@@ -28,7 +28,8 @@ from pydantic import SecretStr
 MASK = "***"
 # `max_tokens` is a sampling setting, `hf_token` a secret: match on how the key ends (`secret` anywhere:
 # `aws_secret_access_key`, `client_secret_id`)
-SECRET_KEY = re.compile(r"(api[_-]?key|secret\w*|password|passwd|(^|_)token|authorization|credentials?)$", re.IGNORECASE)
+SECRET_KEY = re.compile(r"(api[_-]?key|secret\w*|password|passwd|(^|(?<!_per)_)token|authorization|credentials?)$",
+                        re.IGNORECASE)  # `bytes_per_token` is a size, not a token
 # what a secret flag or key ends with; `-token` only after `--`: `pre-token` is a word, `--hf-token` a flag
 _SECRET_WORD = r"(?:api[_-]?key|secret[\w-]*|password|passwd|token|credentials?|keyfile)"
 # flags whose value is a secret, or the path of one (`--ssl-keyfile`)
@@ -37,7 +38,7 @@ FLAG_IN_TEXT = re.compile(rf"(?<![\w-])(--?[\w-]*{_SECRET_WORD})([= ]+)([^\s'\",
 # `"x-api-key": "v"`, `aws_secret_access_key = v`, `HF_TOKEN=v cmd`, `Authorization: Bearer v`: a key that names a
 # secret (`_token` with an underscore, never `pre-token`), `:` or `=`, an optional auth scheme, the value
 KEY_IN_TEXT = re.compile(
-    r"""(?<![\w-])(\\?["']?)([\w-]*(?:api[_-]?key|secret[\w-]*|password|passwd|(?<![\w-])token|_token"""
+    r"""(?<![\w-])(\\?["']?)([\w-]*(?:api[_-]?key|secret[\w-]*|password|passwd|(?<![\w-])token|(?<!_per)_token"""
     r"""|authorization|credentials?))\1(\s*[:=]\s*)(\\?["']?)((?:(?:bearer|basic|token)\s+)?)([^\s'"`,;}\]\\]+)""",
     re.IGNORECASE)
 URL_CREDENTIALS = re.compile(r"([a-zA-Z][\w+.-]*://)([^/\s:@'\"]+)(?::([^/\s@'\"]*))?@")
