@@ -32,6 +32,8 @@ NOT_RESULT_AFFECTING = (
     "run.name", "run.root", "run.sweep", "run.workers", "run.executor", "run.ray_address", "run.max_inflight_requests", "run.retries", "run.rerun_errors",
     "run.allow_config_change", "run.evaluate", "run.instance_ids", "run.instance_regex", "run.slice",
     "env.pull", "env.build_missing", "env.images.keep", "env.images.budget_gb", "env.images.pull_", "harness.",
+    # copies of agent.* the planner reads (conf/config.yaml): a drift names the agent.* key itself
+    "gpu.step_limit", "gpu.context_budget", "gpu.context_policy",
 )
 
 

@@ -105,7 +105,10 @@ class StreamGrader:
         if not path.is_file():
             return {}
         data = json.loads(path.read_text())
-        same = (data.get("harness") or {}).get("run_id") == self.run_id
+        # the run_id's last part hashes the run directory's path (container names): a run folder moved or
+        # copied keeps its verdicts, which belong to its predictions
+        recorded = str((data.get("harness") or {}).get("run_id"))
+        same = recorded.rsplit(".", 1)[0] == self.run_id.rsplit(".", 1)[0]
         return dict(data.get("instances") or {}) if same else {}
 
     def graded(self) -> set[str]:
