@@ -29,7 +29,7 @@ from atlas.models.base import ModelError
 from atlas.models.llamacpp_server import (LLAMACPP, LlamaCppServerConfig, gguf_path, server_arguments, server_binary,
                                           sha256_of)
 from atlas.models.openai_backend import OpenAICompatibleModel, OpenAIConfig
-from atlas.models.server_process import ManagedServer, free_port, port_in_use
+from atlas.models.server_process import ManagedServer, free_port, port_in_use, server_accounting
 from atlas.redaction import redact
 
 
@@ -154,11 +154,7 @@ class LlamaCppModel(OpenAICompatibleModel):
         return described
 
     def accounting(self) -> dict[str, Any]:
-        if self.server is None:
-            return {}
-        seconds = self.server.wall_seconds
-        return {"server_wall_seconds": round(seconds, 3),
-                "server_cost_usd": round(seconds * getattr(self.settings.pricing, "per_gpu_second", lambda: 0.0)(), 6)}
+        return server_accounting(self.server, self.settings.pricing)
 
     def close(self) -> None:
         if self.server is not None:
