@@ -128,7 +128,7 @@ def test_a_taken_port_is_refused_before_starting(tmp_path, other_server):
 
 def test_readiness_from_another_server_is_not_accepted(tmp_path, other_server, monkeypatch):
     """Should the port be taken after the check: the answer names another model, so it is not ours."""
-    monkeypatch.setattr("atlas.models.vllm_backend.port_in_use", lambda host, port: False)
+    monkeypatch.setattr("atlas.models.managed_model.port_in_use", lambda host, port: False)
     model = vllm_model(tmp_path, port=other_server.httpd.server_address[1], extra_args=["--startup-delay", "30"])
     with pytest.raises(ModelError, match="answered by another server \\(serving someone-elses-model\\).*port is taken"):
         model.open(tmp_path)
@@ -138,7 +138,7 @@ def test_readiness_from_another_server_is_not_accepted(tmp_path, other_server, m
 def test_a_child_that_cannot_bind_shows_address_in_use(tmp_path, monkeypatch):
     import socket
 
-    monkeypatch.setattr("atlas.models.vllm_backend.port_in_use", lambda host, port: False)
+    monkeypatch.setattr("atlas.models.managed_model.port_in_use", lambda host, port: False)
     holder = socket.socket()  # holds the port without answering, so only the child's own failure can tell
     holder.bind(("127.0.0.1", 0))
     model = vllm_model(tmp_path, port=holder.getsockname()[1])

@@ -28,9 +28,9 @@ from atlas.config import ConfigError
 from atlas.models.base import ModelError
 from atlas.models.llamacpp_server import (LLAMACPP, LlamaCppServerConfig, gguf_path, server_arguments, server_binary,
                                           sha256_of)
-from atlas.models.openai_backend import OpenAICompatibleModel, OpenAIConfig
-from atlas.models.server_process import ManagedServer, free_port, port_in_use, server_accounting
-from atlas.redaction import redact
+from atlas.models.managed_model import ManagedServerModel
+from atlas.models.openai_backend import OpenAIConfig
+from atlas.models.server_process import ManagedServer
 
 
 class LlamaCppConfig(OpenAIConfig):
@@ -53,14 +53,15 @@ SAMPLING_KNOBS = ("top_k", "min_p", "typical_p", "repeat_penalty", "repeat_last_
                   "frequency_penalty", "dry_multiplier", "xtc_probability", "mirostat")
 
 
-class LlamaCppModel(OpenAICompatibleModel):
+class LlamaCppModel(ManagedServerModel):
     """llama.cpp's OpenAI-compatible server, attached to (`base_url`) or managed (`server`)."""
 
     settings_schema = LlamaCppConfig
+    program = "llama-server"
+    sampling_knobs = SAMPLING_KNOBS
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
-        self.server: ManagedServer | None = None
         self.props: dict[str, Any] = {}
         self.gguf: dict[str, Any] | None = None
 
@@ -74,11 +75,7 @@ class LlamaCppModel(OpenAICompatibleModel):
         server = settings.server
         weights = gguf_path(server)
         binary = server_binary(server)
-        if server.port and port_in_use(server.host, server.port):
-            raise ModelError(f"port {server.port} on {server.host} is already in use, so ATLAS cannot start its own "
-                             f"llama-server there. Set model.server.port=0 to pick a free port, or "
-                             f"model.base_url=http://{server.host}:{server.port}/v1 to attach to that server")
-        port = server.port or free_port(server.host)
+        port = self.claim_port(server.host, server.port)
         base_url = f"http://{server.host}:{port}/v1"
         slots = server.parallel or self.workers
         argv = server_arguments(binary, server, weights, settings.model, port, slots)
@@ -128,34 +125,16 @@ class LlamaCppModel(OpenAICompatibleModel):
         except (urllib.error.URLError, OSError, KeyError, ValueError, TypeError):
             return None
 
-    def _extra_body(self) -> dict[str, Any]:
-        return {**{knob: getattr(self.settings, knob) for knob in SAMPLING_KNOBS}, **self.settings.extra_body}
-
-    def sampling(self) -> dict[str, Any]:
-        return {**super().sampling(), **self._extra_body()}
-
     def server_slots(self) -> tuple[int, str] | None:
         slots = self.props.get("total_slots")
         return (slots, "llama.cpp /props total_slots") if isinstance(slots, int) and slots > 0 else None
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()
-        if described.get("server"):
-            described["server"] = redact(described["server"], "server")
         generation = self.props.get("default_generation_settings") or {}
         described["server_props"] = {"build_info": self.props.get("build_info"),
                                      "total_slots": self.props.get("total_slots"), "n_ctx": generation.get("n_ctx"),
                                      "model_path": self.props.get("model_path"),
                                      "default_sampling": generation.get("params")}
         described["gguf"] = self.gguf
-        if self.server is not None:
-            described["managed_server"] = {"argv": redact(self.server.argv), "base_url": self.server.base_url,
-                                           "log": str(self.server.log_path)}
         return described
-
-    def accounting(self) -> dict[str, Any]:
-        return server_accounting(self.server, self.settings.pricing)
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.stop(self.settings.server.stop_timeout)

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from pydantic import SecretStr
 
@@ -221,11 +221,3 @@ class ManagedServer:
     def wall_seconds(self) -> float:
         return time.monotonic() - self.started_at if self.started_at else 0.0
 
-
-def server_accounting(server: "ManagedServer | None", pricing: Any) -> dict[str, Any]:
-    """A managed server's wall time and what it cost at the pricing's GPU-second rate (nothing when attached)."""
-    if server is None:
-        return {}
-    seconds = server.wall_seconds
-    return {"server_wall_seconds": round(seconds, 3),
-            "server_cost_usd": round(seconds * getattr(pricing, "per_gpu_second", lambda: 0.0)(), 6)}

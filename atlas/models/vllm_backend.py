@@ -21,12 +21,11 @@ from typing import Any
 from pydantic import Field
 
 from atlas.config import ConfigError
-from atlas.models.base import ModelError
-from atlas.models.openai_backend import OpenAICompatibleModel, OpenAIConfig
-from atlas.models.server_process import ManagedServer, free_port, port_in_use, server_accounting
+from atlas.models.managed_model import ManagedServerModel
+from atlas.models.openai_backend import OpenAIConfig
+from atlas.models.server_process import ManagedServer
 from atlas.models.vllm_server import VLLM, ServerConfig, default_sampling, serve_arguments
 from atlas.planner import Architecture, Plan, plan
-from atlas.redaction import redact
 
 
 class VLLMConfig(OpenAIConfig):
@@ -46,14 +45,15 @@ class VLLMConfig(OpenAIConfig):
 SAMPLING_KNOBS = ("top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty")
 
 
-class VLLMModel(OpenAICompatibleModel):
+class VLLMModel(ManagedServerModel):
     """vLLM's OpenAI server, attached to (`base_url`) or managed (`server`)."""
 
     settings_schema = VLLMConfig
+    program = "vllm serve"
+    sampling_knobs = SAMPLING_KNOBS
 
     def __init__(self, config: dict[str, Any]):
         super().__init__(config)
-        self.server: ManagedServer | None = None
         self.plan: Plan | None = None
         self._started_max_num_seqs: int | None = None
         self.generation_defaults: dict[str, Any] | None = None  # what vLLM took from the model's generation config
@@ -88,12 +88,7 @@ class VLLMModel(OpenAICompatibleModel):
             raise ConfigError("set model.base_url to attach to a running server, or model.server.weights "
                               "for ATLAS to start vllm serve")
         server = self._sized_server()
-        if server.port and port_in_use(server.host, server.port):
-            raise ModelError(f"port {server.port} on {server.host} is already in use (another vllm serve?), so ATLAS "
-                             f"cannot start its own server there. Set model.server.port=0 to pick a free port, stop "
-                             f"what listens on {server.port}, or set model.base_url=http://{server.host}:{server.port}/v1 "
-                             "to attach to that server")
-        port = server.port or free_port(server.host)
+        port = self.claim_port(server.host, server.port)
         base_url = f"http://{server.host}:{port}/v1"
         argv = serve_arguments(server, settings.model, port)
         self._started_max_num_seqs = server.max_num_seqs
@@ -109,28 +104,11 @@ class VLLMModel(OpenAICompatibleModel):
             return seqs, "vllm --max-num-seqs"
         return None
 
-    def _extra_body(self) -> dict[str, Any]:
-        return {**{knob: getattr(self.settings, knob) for knob in SAMPLING_KNOBS}, **self.settings.extra_body}
-
-    def sampling(self) -> dict[str, Any]:
-        return {**super().sampling(), **self._extra_body()}
-
     def describe(self) -> dict[str, Any]:
         described = super().describe()
-        if described.get("server"):
-            described["server"] = redact(described["server"], "server")
         if self.server is not None:
-            described["managed_server"] = {
-                "argv": redact(self.server.argv), "base_url": self.server.base_url, "log": str(self.server.log_path),
-                # what vLLM took from the model's generation config; every request overrides these (see sampling)
-                "generation_config_defaults": self.generation_defaults}
+            # what vLLM took from the model's generation config; every request overrides these (see sampling)
+            described["managed_server"]["generation_config_defaults"] = self.generation_defaults
         if self.plan is not None:
             described["vram_plan"] = vars(self.plan)
         return described
-
-    def accounting(self) -> dict[str, Any]:
-        return server_accounting(self.server, self.settings.pricing)
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.stop(self.settings.server.stop_timeout)
