@@ -90,11 +90,8 @@ def gguf_path(server: LlamaCppServerConfig) -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def server_arguments(binary: list[str], server: LlamaCppServerConfig, gguf: Path, served_name: str, port: int,
