@@ -57,3 +57,13 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def labeled_containers(client, run_dir: Path) -> list:
     return client.containers.list(all=True, filters={"label": [f"atlas.run_dir={run_dir.resolve()}"]})
+
+
+@pytest.fixture
+def server():
+    """The OpenAI-wire stand-in server (tests/fake_openai.py) serving `fake-coder`; a module's own fixture wins."""
+    from tests.fake_openai import FakeOpenAIServer
+
+    fake = FakeOpenAIServer(model="fake-coder").start()
+    yield fake
+    fake.stop()

@@ -7,14 +7,6 @@ import pytest
 
 from atlas.models.deterministic import SUBMIT, turn
 from tests.conftest import atlas, read_jsonl
-from tests.fake_openai import FakeOpenAIServer
-
-
-@pytest.fixture
-def server():
-    fake = FakeOpenAIServer(model="fake-coder").start()
-    yield fake
-    fake.stop()
 
 
 def run_vllm(server, tmp_path, ids, *extra):

@@ -6,26 +6,13 @@ behaviour against the real llama.cpp server is in tests/test_llamacpp_real.py.
 
 import pytest
 
-from atlas.models import EmptyReplyError, ModelError, make_model
+from atlas.models import EmptyReplyError, ModelError
 from atlas.models.metering import MeteredModel, inflight_cap
 from atlas.models.tokens import estimate_messages
-from tests.fake_openai import FakeOpenAIServer, count_tokens
+from tests.fake_openai import count_tokens
+from tests.test_openai_backend import model_for
 
 MESSAGES = [{"role": "system", "content": "s" * 400}, {"role": "user", "content": "u" * 404}]
-
-
-@pytest.fixture
-def server():
-    fake = FakeOpenAIServer(model="fake-coder").start()
-    yield fake
-    fake.stop()
-
-
-def model_for(server, **settings):
-    model = make_model({"name": "local", "backend": "openai", "model": "fake-coder", "base_url": server.base_url,
-                        "retry_initial_wait": 0.01, **settings})
-    model.open(None)
-    return model
 
 
 @pytest.mark.parametrize("stream", [True, False])

@@ -7,19 +7,11 @@ import pytest
 from atlas.config import ConfigError
 from atlas.costs import LocalPricing
 from atlas.models import ContextLimitError, ModelError, make_model
-from tests.fake_openai import FakeOpenAIServer
-
 MESSAGES = [{"role": "system", "content": "s" * 400}, {"role": "user", "content": "u" * 400}]
 
 
-@pytest.fixture
-def server():
-    fake = FakeOpenAIServer(model="fake-coder").start()
-    yield fake
-    fake.stop()
-
-
 def model_for(server, **settings):
+    """The openai backend opened on `server` (conftest's stand-in), quick to retry."""
     config = {"name": "local", "backend": "openai", "model": "fake-coder", "base_url": server.base_url,
               "retry_initial_wait": 0.01, **settings}
     model = make_model(config)
