@@ -16,7 +16,6 @@ from atlas.records import Status
 from atlas.trajectory import Trajectory
 from tests.conftest import read_jsonl
 from tests.fake_anthropic import FakeAnthropic
-from tests.fake_openai import FakeOpenAIServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
 
@@ -160,17 +159,18 @@ def test_gold_and_empty_work_through_tools(docker_client, instance, tmp_path):
     assert outcome.status is Status.SUBMITTED and outcome.steps == 1 and patch == ""
 
 
-def test_openai_wire_format(docker_client, instance, tmp_path):
-    server = FakeOpenAIServer(model="fake-coder").start()
-    try:
-        server.answer("", tool_calls=[{"name": "bash", "arguments": json.dumps({"command": "echo hi > NOTE.txt"})}])
-        server.answer("Done.", tool_calls=[{"name": "submit", "arguments": "{}"}])
-        model = make_model({"name": "fake", "backend": "openai", "model": "fake-coder", "base_url": server.base_url},
-                           scaffold="tools")
-        model.open(tmp_path)
-        outcome, _, patch = drive(docker_client, instance, tmp_path, model)
-    finally:
-        server.stop()
+def served_model(server, tmp_path):
+    """The openai backend for the tools scaffold, on the stand-in server (conftest's `server`)."""
+    model = make_model({"name": "fake", "backend": "openai", "model": "fake-coder", "base_url": server.base_url},
+                       scaffold="tools")
+    model.open(tmp_path)
+    return model
+
+
+def test_openai_wire_format(docker_client, instance, server, tmp_path):
+    server.answer("", tool_calls=[{"name": "bash", "arguments": json.dumps({"command": "echo hi > NOTE.txt"})}])
+    server.answer("Done.", tool_calls=[{"name": "submit", "arguments": "{}"}])
+    outcome, _, patch = drive(docker_client, instance, tmp_path, served_model(server, tmp_path))
     assert outcome.status is Status.SUBMITTED and "+hi" in patch and outcome.usage.prompt_tokens > 0
     first, second = (r["body"] for r in server.requests if r["path"].endswith("/chat/completions"))
     assert first["tools"] == TOOLS
@@ -181,20 +181,13 @@ def test_openai_wire_format(docker_client, instance, tmp_path):
     assert "<exit_code>0</exit_code>" in result["content"]
 
 
-def test_calls_left_in_the_text_by_the_server_are_run_and_sent_back_as_calls(docker_client, instance, tmp_path):
+def test_calls_left_in_the_text_by_the_server_are_run_and_sent_back_as_calls(docker_client, instance, server, tmp_path):
     """A server whose tool parser missed the call (as vLLM's hermes parser on some Qwen2.5-Coder replies)."""
-    server = FakeOpenAIServer(model="fake-coder").start()
-    try:
-        server.answer('Making a note.\n<tool_call>\n{"name": "bash", "arguments": {"command": "echo hi > NOTE.txt"}}'
-                      '\n</tool_call>')
-        server.answer("Nothing to call.")
-        server.answer("Done.\n<tool_call>\n<function=submit>\n</function>\n</tool_call>")
-        model = make_model({"name": "fake", "backend": "openai", "model": "fake-coder", "base_url": server.base_url},
-                           scaffold="tools")
-        model.open(tmp_path)
-        outcome, entries, patch = drive(docker_client, instance, tmp_path, model)
-    finally:
-        server.stop()
+    server.answer('Making a note.\n<tool_call>\n{"name": "bash", "arguments": {"command": "echo hi > NOTE.txt"}}'
+                  '\n</tool_call>')
+    server.answer("Nothing to call.")
+    server.answer("Done.\n<tool_call>\n<function=submit>\n</function>\n</tool_call>")
+    outcome, entries, patch = drive(docker_client, instance, tmp_path, served_model(server, tmp_path))
     assert outcome.status is Status.SUBMITTED and "+hi" in patch and outcome.steps == 3
     assert outcome.format_errors == 1 and outcome.format_error_kinds == {"no_action": 1}
     second = [r["body"] for r in server.requests if r["path"].endswith("/chat/completions")][1]
