@@ -171,6 +171,14 @@ def test_one_slot_attached_with_two_workers(one_slot_server, sample_images, tmp_
         assert ours["cached"] == served["prompt_tokens_cached_total"]
 
 
+def test_a_plain_openai_compatible_attach_reads_llama_cpp_slots_too(one_slot_server):
+    """model=openai-compatible on a llama-server: the in-flight cap still follows its slots."""
+    model = make_model({"name": "openai-compatible", "backend": "openai", "model": "smollm2-135m",
+                        "base_url": f"{one_slot_server}/v1"})
+    model.open(None)
+    assert model.server_slots() == (1, "llama.cpp /props total_slots")
+
+
 def test_end_to_end_managed_server_bash_scaffold_and_the_official_harness(real_model, sample_images, tmp_path):
     ids = [i.instance_id for i in sample_images[:2]]
     done = atlas("run", "model=smollm2-135m", "agent=bash", "agent.step_limit=4", "run.workers=2",

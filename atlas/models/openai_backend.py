@@ -185,6 +185,18 @@ class OpenAICompatibleModel(Model):
     def _server_root(self) -> str:
         return str(self.client.base_url).rstrip("/").removesuffix("/v1")
 
+    def server_slots(self) -> tuple[int, str] | None:
+        """What an attached server says it computes at once, where it says so: llama.cpp's /props total_slots
+        (servers without /props, vLLM's among them, leave it unknown)."""
+        if self.client is None:
+            return None
+        try:
+            with urllib.request.urlopen(f"{self._server_root()}/props", timeout=min(self.settings.timeout, 10)) as reply:
+                slots = json.loads(reply.read()).get("total_slots")
+        except (urllib.error.URLError, OSError, ValueError, AttributeError):
+            return None
+        return (slots, "llama.cpp /props total_slots") if isinstance(slots, int) and slots > 0 else None
+
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """POST JSON to the server's root (not /v1) and read its JSON answer."""
         body = json.dumps(payload, default=str).encode()
