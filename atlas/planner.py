@@ -58,6 +58,9 @@ class Architecture(BaseModel):
     layers: int = Field(gt=0)
     sliding_layers: int = Field(0, ge=0, description="Layers with sliding-window attention: they keep only the "
                                 "window per sequence, so the KV cache per token counts the other layers.")
+    sliding_layers_charged: int = Field(0, ge=0, description="Sliding-window layers charged per token as full ones "
+                                        "anyway: vLLM's hybrid KV manager spends more than the full layers alone "
+                                        "(measured per preset).")
     kv_heads: int = Field(gt=0)
     head_dim: int = Field(gt=0)
     max_position: int = Field(gt=0)
@@ -185,7 +188,8 @@ def kv_bytes_per_token(arch: Architecture, kv_cache_dtype: str) -> int:
         raise BadInput(f"unknown kv_cache_dtype {kv_cache_dtype!r}; known: {', '.join(KV_BYTES)}")
     if arch.sliding_layers >= arch.layers:
         raise BadInput(f"architecture.sliding_layers ({arch.sliding_layers}) must be fewer than its layers ({arch.layers})")
-    return 2 * (arch.layers - arch.sliding_layers) * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
+    charged = arch.layers - arch.sliding_layers + min(arch.sliding_layers_charged, arch.sliding_layers)
+    return 2 * charged * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
 
 
 def plan(arch: Architecture, gpu: GpuConfig, kv_cache_dtype: str = "auto") -> Plan:
