@@ -169,6 +169,24 @@ def test_checks_run_through_the_managed_server_and_record_each_result(gpu):
     assert rows["stop"]["exit_code"] == 0 and (out / "vllm.log").is_file()
 
 
+def test_an_empty_first_reply_still_leaves_the_count_and_cache_checks(gpu):
+    """vLLM's GGUF path answered blank lines on the H100: the chat check records the empty-reply error, the
+    others still measure (no KeyError on the missing first reply)."""
+    model = write_gguf(gpu / "SmolLM2.gguf")
+    gguf_folder.write_folder(model, gpu / "hf")
+    answers = gpu / "answers.json"
+    answers.write_text(json.dumps(["\n\n\n"] * 4 + ["Rome.", "no call", "no call"]))
+    out = gpu / "res"
+    main(["--gguf", str(model), "--hf", str(gpu / "hf"), "--out", str(out), "--launcher", str(STANDINS / "vllm"),
+          "--server-arg=--answers", "--server-arg", str(answers)])
+    rows = {r["part"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert rows["chat"]["error"].startswith("EmptyReplyError")
+    assert "error" not in rows["tokenize"] and rows["tokenize"]["prompt_tokens"] is None
+    assert rows["tokenize"]["equal"] and rows["tokenize"]["tokenize_count"] > 0
+    assert "error" not in rows["prefix-cache"] and rows["prefix-cache"]["content"] == "Rome."
+    assert rows["stop"]["exit_code"] == 0
+
+
 def test_a_failed_start_is_recorded_with_vllms_root_cause(gpu):
     model = write_gguf(gpu / "SmolLM2.gguf")
     gguf_folder.write_folder(model, gpu / "hf")
