@@ -157,7 +157,7 @@ def run_checks(model, out: Path, emit: Callable[[dict], None]) -> None:
             # without a first reply (an empty one is an error) the server's and ATLAS's counts are still compared
             prompt = state["reply"].usage.prompt_tokens if "reply" in state else None
             return {"tokenize_count": direct, "atlas_count": counted, "atlas_exact": exact, "prompt_tokens": prompt,
-                    "equal": direct == counted == (direct if prompt is None else prompt)}
+                    "equal": direct == counted and prompt in (None, direct)}
 
         def prefix_cache() -> dict:
             answer = state["reply"].content if "reply" in state else "Paris."  # the first turn's, when it had one

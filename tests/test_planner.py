@@ -220,7 +220,7 @@ def test_gpt_oss_misses_16_gib_even_at_a_higher_utilization_share():
     listed = {p.name: p for p in plan_presets(composed_presets(), GpuConfig(vram_gb=16, step_limit=50))}
     gpt_oss = listed["gpt-oss-20b"]
     assert not gpt_oss.plan.fits and gpt_oss.fits_at_utilization is None
-    assert listed["gpt-oss-20b"].plan.reason and plan(arch("gpt-oss-20b"), GpuConfig(vram_gb=24, step_limit=50)).fits
+    assert gpt_oss.plan.reason and plan(arch("gpt-oss-20b"), GpuConfig(vram_gb=24, step_limit=50)).fits
 
 
 def test_measured_instances_per_hour_come_from_the_traffic_bench():

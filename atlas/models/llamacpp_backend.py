@@ -29,7 +29,7 @@ from atlas.models.base import ModelError
 from atlas.models.llamacpp_server import (LLAMACPP, LlamaCppServerConfig, gguf_path, server_arguments, server_binary,
                                           sha256_of)
 from atlas.models.managed_model import ManagedServerModel
-from atlas.models.openai_backend import OpenAIConfig
+from atlas.models.openai_backend import OpenAIConfig, props_slots
 from atlas.models.server_process import ManagedServer
 
 
@@ -126,8 +126,7 @@ class LlamaCppModel(ManagedServerModel):
             return None
 
     def server_slots(self) -> tuple[int, str] | None:
-        slots = self.props.get("total_slots")
-        return (slots, "llama.cpp /props total_slots") if isinstance(slots, int) and slots > 0 else None
+        return props_slots(self.props)  # read once at open, not asked again
 
     def describe(self) -> dict[str, Any]:
         described = super().describe()

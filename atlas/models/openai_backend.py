@@ -95,6 +95,12 @@ def _reasoning(message: Any) -> str:
     return str(extra.get("reasoning_content") or extra.get("reasoning") or "")
 
 
+def props_slots(props: dict[str, Any]) -> tuple[int, str] | None:
+    """The slots a llama.cpp server's /props answer says it computes at once, with where that was read."""
+    slots = props.get("total_slots")
+    return (slots, "llama.cpp /props total_slots") if isinstance(slots, int) and slots > 0 else None
+
+
 class OpenAICompatibleModel(Model):
     """A chat-completions endpoint; `base_url` points at it."""
 
@@ -192,10 +198,9 @@ class OpenAICompatibleModel(Model):
             return None
         try:
             with urllib.request.urlopen(f"{self._server_root()}/props", timeout=min(self.settings.timeout, 10)) as reply:
-                slots = json.loads(reply.read()).get("total_slots")
+                return props_slots(json.loads(reply.read()))
         except (urllib.error.URLError, OSError, ValueError, AttributeError):
             return None
-        return (slots, "llama.cpp /props total_slots") if isinstance(slots, int) and slots > 0 else None
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         """POST JSON to the server's root (not /v1) and read its JSON answer."""
