@@ -79,6 +79,8 @@ class Conversation:
                                      for c in response.tool_calls]
         if response.extra.get("thinking"):
             message["thinking"] = response.extra["thinking"]  # Anthropic wants it handed back with tool use
+        if response.extra.get("reasoning"):
+            message["reasoning"] = response.extra["reasoning"]  # sent back only where the model's preset asks
         self.messages.append(message)
         if response.tool_calls:
             meta = {"tool_calls": message["tool_calls"], **meta}

@@ -1,6 +1,7 @@
 """Model folders for measuring vLLM with dummy weights: each preset's real config.json, a local tokenizer.
 
     python -m bench.gpu_models --out models/      # one folder per preset, no weights
+    python -m bench.gpu_models --out models/ --tiktoken encodings/o200k_base.tiktoken   # gpt-oss's own tokenizer
 
 `vllm serve models/<preset> --load-format dummy` then allocates exactly the preset's weights
 (random values), activations and KV cache, so memory and speed are the real model's; only the
@@ -15,7 +16,10 @@ Families: Qwen (ChatML, Hermes-style tools), Mistral (Devstral; Devstral Small 2
 wrapper also gets the Pixtral processor files vLLM loads for a multimodal model) and harmony
 (gpt-oss: its channels and tool-call headers as special tokens). vLLM renders gpt-oss prompts
 through the openai_harmony package, whose o200k encoding it reads from TIKTOKEN_ENCODINGS_BASE
-on a host without network: copy the encoding file there before serving. A preset whose
+on a host without network: copy the encoding file there before serving. Those prompts are in
+o200k_harmony's ids whatever the folder holds, so with `--tiktoken` (the same file, from
+`bench.tiktoken_file`) gpt-oss's folder gets o200k_harmony itself, rebuilt from the ranks: vLLM's
+grammars, detokenizer and harmony parser then read the ids the renderer wrote. A preset whose
 config.json is its base preset's (the -fp8kv variants) uses the base's file.
 """
 
@@ -198,6 +202,88 @@ def train_tokenizer(kind: str, vocab_size: int, limit_bytes: int):
     return tokenizer
 
 
+# o200k's split rule (tiktoken's o200k_base, its case-insensitive contractions spelled out)
+O200K_PATTERN = "|".join([
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+    r"('s|'S|'t|'T|'re|'rE|'Re|'RE|'ve|'vE|'Ve|'VE|'m|'M|'ll|'lL|'Ll|'LL|'d|'D)?",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+    r"('s|'S|'t|'T|'re|'rE|'Re|'RE|'ve|'vE|'Ve|'VE|'m|'M|'ll|'lL|'Ll|'LL|'d|'D)?",
+    r"\p{N}{1,3}", r" ?[^\s\p{L}\p{N}]+[\r\n/]*", r"\s*[\r\n]+", r"\s+(?!\S)", r"\s+"])
+# gpt-oss's o200k_harmony: o200k_base's ranks, then these specials; every other id from 199998 to 201087 is
+# <|reserved_N|> (openai_harmony's table; 200018 is o200k_base's own <|endofprompt|>)
+HARMONY_SPECIALS = {"<|startoftext|>": 199998, "<|endoftext|>": 199999, "<|return|>": 200002, "<|constrain|>": 200003,
+                    "<|channel|>": 200005, "<|start|>": 200006, "<|end|>": 200007, "<|message|>": 200008,
+                    "<|call|>": 200012, "<|endofprompt|>": 200018}
+
+
+def read_tiktoken(path: Path) -> dict[bytes, int]:
+    """A .tiktoken file (`<base64 token> <rank>` a line) as token bytes -> rank."""
+    import base64
+
+    ranks = {}
+    for line in path.read_bytes().splitlines():
+        if line.strip():
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+def bpe_merges(ranks: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
+    """The merge list that reproduces tiktoken's ranks: each multi-byte token split as BPE would build it
+    from ranks below its own (the two parts left are its merge), in rank order."""
+    merges = []
+    for token, rank in sorted(ranks.items(), key=lambda item: item[1]):
+        if len(token) == 1:
+            continue
+        parts = [token[i:i + 1] for i in range(len(token))]
+        while len(parts) > 2:
+            pairs = [(ranks.get(a + b, rank), i) for i, (a, b) in enumerate(zip(parts, parts[1:]))]
+            best, at = min(pairs)
+            if best >= rank:
+                break
+            parts[at:at + 2] = [parts[at] + parts[at + 1]]
+        if len(parts) != 2:
+            raise ValueError(f"rank {rank}: {token!r} is not the merge of two lower-ranked tokens")
+        merges.append((parts[0], parts[1]))
+    return merges
+
+
+def harmony_tokenizer(tiktoken_path: Path):
+    """gpt-oss's own tokenizer (o200k_harmony) from o200k_base.tiktoken: the ids vLLM's harmony renderer and
+    parser use, so that prompts, grammars and parsed replies agree on every token."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+
+    ranks = read_tiktoken(tiktoken_path)
+    table = _bytes_to_unicode()
+
+    def spell(token: bytes) -> str:
+        return "".join(table[b] for b in token)
+
+    vocab = {spell(token): rank for token, rank in ranks.items()}
+    merges = [(spell(a), spell(b)) for a, b in bpe_merges(ranks)]
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(O200K_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tokenizer.decoder = decoders.ByteLevel()
+    named = {rank: name for name, rank in HARMONY_SPECIALS.items()}
+    specials = [named.get(i, f"<|reserved_{i}|>") for i in range(len(ranks), 201088)]
+    tokenizer.add_special_tokens([AddedToken(name, special=True, normalized=False) for name in specials])
+    return tokenizer
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte-level alphabet: each byte as the printable character byte-level BPE stores it as."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\xa1"), ord("\xac") + 1), *range(ord("\xae"), ord("\xff") + 1)]
+    chars, extra = list(printable), 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return {b: chr(c) for b, c in zip(printable, chars)}
+
+
 def pad_vocabulary(path: Path, vocab_size: int) -> int:
     """Give every id the model can emit a token, as plain BPE entries (" w<id>") that no merge produces.
 
@@ -223,7 +309,9 @@ def tokenizer_config(kind: str) -> dict:
             "model_max_length": 1 << 20, "clean_up_tokenization_spaces": False}
 
 
-def write_models(out: Path, presets: list[str], vocab_size: int = 32000, limit_bytes: int = 40_000_000) -> list[Path]:
+def write_models(out: Path, presets: list[str], vocab_size: int = 32000, limit_bytes: int = 40_000_000,
+                 tiktoken: Path | None = None) -> list[Path]:
+    """A folder per preset; with `tiktoken` (o200k_base.tiktoken) gpt-oss gets its real o200k_harmony tokenizer."""
     tokenizers: dict[str, object] = {}
     written = []
     for preset in presets:
@@ -231,7 +319,8 @@ def write_models(out: Path, presets: list[str], vocab_size: int = 32000, limit_b
         config = json.loads(source.read_text())
         kind = family(config)
         if kind not in tokenizers:
-            tokenizers[kind] = train_tokenizer(kind, vocab_size, limit_bytes)
+            tokenizers[kind] = (harmony_tokenizer(tiktoken) if kind == "harmony" and tiktoken
+                                else train_tokenizer(kind, vocab_size, limit_bytes))
         folder = out / preset
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, folder / "config.json")
@@ -267,9 +356,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", action="append", help="a preset (default: every preset with a config.json here, "
                                                           "its own or its base's)")
     parser.add_argument("--vocab-size", type=int, default=32000)
+    parser.add_argument("--tiktoken", type=Path, help="o200k_base.tiktoken (bench.tiktoken_file): gpt-oss gets its own "
+                                                      "o200k_harmony tokenizer instead of a trained one")
     options = parser.parse_args(argv)
     presets = options.preset or every_preset()
-    for folder in write_models(Path(options.out), presets, options.vocab_size):
+    for folder in write_models(Path(options.out), presets, options.vocab_size, tiktoken=options.tiktoken):
         print(folder)
 
 

@@ -75,7 +75,12 @@ def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float,
     if server.get("tool_call_parser") != "mistral":  # (its parser sends a Lark grammar of its own)
         # Dummy weights pick whitespace tokens as readily as any: without this, a forced tool call's
         # JSON grammar lets them pad `{` with blanks until max_tokens, and the call is never valid.
-        extra_args += ["--structured-outputs-config", json.dumps({"backend": "xgrammar", "disable_any_whitespace": True})]
+        structured = {"backend": "xgrammar", "disable_any_whitespace": True}
+        if server.get("reasoning_parser") == "openai_gptoss":
+            # grammars bind from the first token, not only after harmony's analysis ends (which noise never
+            # reaches): the bench's structural tag then writes the whole turn (gpu_table.harmony_call_tag)
+            structured["enable_in_reasoning"] = True
+        extra_args += ["--structured-outputs-config", json.dumps(structured)]
     # vLLM 0.26 forces tool calls through the parser's structural tag (strict tool calling), whose
     # JSON allows any whitespace whatever the flag above; off, a forced call is the schema alone.
     server.update(command=[launcher, "serve"], weights=str(model_dir), extra_args=extra_args,

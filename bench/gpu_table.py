@@ -80,6 +80,8 @@ def serve_checks(model, row: Row) -> dict:
     chat = model.query([{"role": "user", "content": "Write a Python function that adds two numbers."}])
     checks = {"chat": {"completion_tokens": chat.usage.completion_tokens, "latency_s": round(chat.latency_s, 3),
                        "ttft_s": chat.ttft_s and round(chat.ttft_s, 3), "finish_reason": chat.finish_reason}}
+    if is_harmony(model):
+        return {**checks, **harmony_checks(model)}
     plain = model.settings
     model.settings = plain.model_copy(update={"max_tokens": 48, "extra_body": {"tool_choice": FORCE_BASH}})
     try:
@@ -123,6 +125,117 @@ def reasoning_check(model) -> dict:
             "atlas_thinking_tokens": turn.usage.thinking_tokens,
             "valid": separate and bool(reasoning) and isinstance(counted, int) and counted > 0
             and turn.usage.thinking_tokens > 0}
+
+
+def is_harmony(model) -> bool:
+    """gpt-oss: vLLM renders and parses its turns in harmony (openai_harmony), not through a chat template."""
+    return model.settings.server.reasoning_parser == "openai_gptoss"
+
+
+def harmony_call_tag() -> dict:
+    """A structural tag holding gpt-oss's output to one harmony turn: a short analysis, then a call of `bash`.
+
+    Dummy weights never open harmony's channels by themselves, and vLLM applies a named tool_choice's
+    JSON only after the analysis ends (`<|channel|>final`), so a named call runs to max_tokens. With
+    this tag (and `enable_in_reasoning`, see gpu_server.managed_model) the output is what a real
+    gpt-oss writes for a call: special tokens as tokens, the arguments held to the tool's schema. What
+    it then checks is vLLM's side: the harmony parser, the `openai` tool parser, the reasoning
+    parser and the token accounting, streamed and not."""
+    def token(name: str) -> dict:
+        return {"type": "token", "token": name}
+
+    def text(value: str) -> dict:
+        return {"type": "const_string", "value": value}
+
+    elements = [token("<|channel|>"), text("analysis"), token("<|message|>"),
+                {"type": "regex", "pattern": "[a-z]{2,8}( [a-z]{2,8}){3,8}[.]"},
+                token("<|end|>"), token("<|start|>"), text("assistant"), token("<|channel|>"),
+                text("commentary to=functions.bash "), token("<|constrain|>"), text("json"), token("<|message|>"),
+                # (at most one blank in a row: noise would pad the JSON with blanks until max_tokens)
+                {"type": "json_schema", "json_schema": BASH_TOOL["function"]["parameters"], "max_whitespace_cnt": 1},
+                token("<|call|>")]
+    return {"type": "structural_tag", "format": {"type": "sequence", "elements": elements}}
+
+
+def harmony_checks(model) -> dict:
+    """gpt-oss's tool call and reasoning through vLLM's harmony path, and what its renderer keeps of them next turn.
+
+    - `tool_call`: ATLAS's backend (streamed, as runs ask) gets the call, its reasoning apart, and the
+      reasoning tokens counted; `tool_call_plain`: the same request answered whole (not streamed).
+    - `next_turn`: the prompt tokens of a history holding that call, with and without its reasoning (the
+      `reasoning` field ATLAS sends with reasoning_in_history): harmony keeps the reasoning behind a call
+      (more tokens) and drops it once a final answer follows (the same tokens)."""
+    import httpx
+
+    messages = [{"role": "user", "content": "List the files."}]
+    tag = {"structured_outputs": {"structural_tag": json.dumps(harmony_call_tag())}}
+    plain = model.settings
+    model.settings = plain.model_copy(update={"max_tokens": 96, "extra_body": tag})
+    checks: dict = {}
+    try:
+        called = model.query(messages, tools=[BASH_TOOL])
+        checks["tool_call"] = {**call_validity([(c.name, c.arguments) for c in called.tool_calls]),
+                               "finish_reason": called.finish_reason, "reasoning": called.extra.get("reasoning", ""),
+                               "reasoning_tokens": called.usage.thinking_tokens}
+        checks["tool_call"]["valid"] &= bool(checks["tool_call"]["reasoning"]) and called.usage.thinking_tokens > 0
+    except Exception as error:  # noqa: BLE001 - recorded; the row's memory figures still count
+        checks["tool_call"] = {"error": f"{type(error).__name__}: {error}"[:400], "valid": False}
+    finally:
+        model.settings = plain
+    body = {"model": plain.model, "max_tokens": 96, "temperature": 0, "messages": messages, "tools": [BASH_TOOL], **tag}
+    url = f"{model.server.base_url}/chat/completions"
+    try:
+        reply = httpx.post(url, json=body, timeout=120).json()
+        message, usage = reply["choices"][0]["message"], reply.get("usage") or {}
+        reasoning = message.get("reasoning") or message.get("reasoning_content") or ""
+        counted = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+        calls = [(c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls") or []]
+        checks["tool_call_plain"] = {**call_validity(calls), "finish_reason": reply["choices"][0]["finish_reason"],
+                                     "reasoning": reasoning, "reasoning_tokens": counted}
+        checks["tool_call_plain"]["valid"] &= bool(reasoning) and counted > 0
+        checks["reasoning"] = {"separate": bool(reasoning), "reasoning_chars": len(reasoning),
+                               "content_chars": len(message.get("content") or ""), "reasoning_tokens": counted,
+                               "atlas_thinking_tokens": (checks["tool_call"].get("reasoning_tokens") or 0),
+                               "valid": bool(reasoning) and counted > 0
+                               and (checks["tool_call"].get("reasoning_tokens") or 0) > 0}
+        checks["next_turn"] = next_turn_check(url, plain.model, reasoning or "Listing the files first.")
+    except Exception as error:  # noqa: BLE001 - recorded
+        checks.setdefault("tool_call_plain", {"error": f"{type(error).__name__}: {error}"[:400], "valid": False})
+        checks.setdefault("reasoning", {"error": f"{type(error).__name__}: {error}"[:400], "valid": False})
+    return checks
+
+
+def next_turn_check(url: str, served: str, reasoning: str) -> dict:
+    """Prompt tokens with and without an earlier turn's `reasoning`: kept behind a tool call, dropped before an answer."""
+    import httpx
+
+    call = {"role": "assistant", "content": "", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "ls"}'}}]}
+    history = [{"role": "user", "content": "List the files."}, {**call, "reasoning": reasoning},
+               {"role": "tool", "tool_call_id": "call_1", "content": "a.py\nb.py"}]
+    answered = [*history, {"role": "assistant", "content": "Two files.", "reasoning": reasoning},
+                {"role": "user", "content": "And now?"}]
+
+    def prompt_tokens(messages: list[dict]) -> int:
+        body = {"model": served, "max_tokens": 1, "temperature": 0, "messages": messages, "tools": [BASH_TOOL]}
+        return httpx.post(url, json=body, timeout=120).json()["usage"]["prompt_tokens"]
+
+    def without(messages: list[dict]) -> list[dict]:
+        return [{k: v for k, v in m.items() if k != "reasoning"} for m in messages]
+
+    kept = prompt_tokens(history) - prompt_tokens(without(history))
+    dropped = prompt_tokens(answered) - prompt_tokens(without(answered))
+    return {"kept_behind_call_tokens": kept, "kept_before_answer_tokens": dropped, "valid": kept > 0 and dropped == 0}
+
+
+def call_validity(calls: list[tuple[str, str]]) -> dict:
+    """Calls as (name, arguments): valid when there is one or more, each `bash` with a command the schema allows."""
+    try:
+        parsed = [json.loads(arguments) for _, arguments in calls]
+        valid = bool(calls) and all(name == "bash" and p.get("command") in COMMANDS for (name, _), p in zip(calls, parsed))
+    except (ValueError, AttributeError):
+        valid = False
+    return {"calls": [{"name": n, "arguments": a} for n, a in calls], "valid": valid}
 
 
 def raw_tool_calls(base_url: str, served: str) -> dict:

@@ -60,13 +60,32 @@ def hermes_parsed(answer: dict) -> dict:
     return {**answer, "content": text[:text.find("<tool_call>")], "tool_calls": calls}
 
 
-def forced_call(body: dict) -> dict | None:
-    """Like vLLM's structured output for a named tool_choice: a call to that tool, each required argument its
-    schema's first allowed value (a stand-in for a parser-read call, not a model's choice)."""
-    choice = body.get("tool_choice")
-    if not isinstance(choice, dict):
+def tagged_tool(body: dict) -> str | None:
+    """The tool a harmony structural tag (structured_outputs.structural_tag) addresses: `to=functions.NAME`."""
+    tag = (body.get("structured_outputs") or {}).get("structural_tag")
+    if not tag:
         return None
-    name = choice["function"]["name"]
+    for element in json.loads(tag)["format"]["elements"]:
+        if element["type"] == "const_string" and (found := re.search(r"to=functions\.(\w+)", element["value"])):
+            return found.group(1)
+    return None
+
+
+def harmony_kept_reasoning(messages: list[dict]) -> int:
+    """Characters of earlier reasoning vLLM's harmony renderer keeps: what follows the last final answer."""
+    finals = [i for i, m in enumerate(messages) if m["role"] == "assistant" and m.get("content") and not m.get("tool_calls")]
+    after = finals[-1] + 1 if finals else 0
+    return sum(len(m.get("reasoning") or "") for m in messages[after:] if m["role"] == "assistant")
+
+
+def forced_call(body: dict) -> dict | None:
+    """Like vLLM's structured output for a named tool_choice (or a harmony tag naming a tool): a call to that
+    tool, each required argument its schema's first allowed value (a stand-in for a parser-read call, not a
+    model's choice)."""
+    choice = body.get("tool_choice")
+    name = choice["function"]["name"] if isinstance(choice, dict) else tagged_tool(body)
+    if name is None:
+        return None
     tool = next((t["function"] for t in body.get("tools") or [] if t["function"]["name"] == name), None)
     if tool is None:
         return None
@@ -103,6 +122,7 @@ class FakeOpenAIServer:
         self.record_path: str | None = None  # every POST appended here as a JSON line (for a stand-in process)
         self.tool_parser: str | None = None  # "hermes": tool calls parsed from <tool_call> text, as vLLM's parser does
         self.reasoning: str | None = None  # like --reasoning-parser: this text comes back as `reasoning`, counted apart
+        self.harmony = False  # like gpt-oss's harmony renderer: assistant messages' `reasoning` counted where kept
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -169,6 +189,8 @@ class FakeOpenAIServer:
 
     def _completion(self, body: dict) -> tuple[int, dict]:
         prompt = count_tokens(body["messages"])
+        if self.harmony:  # gpt-oss: earlier reasoning is rendered as the analysis channel, where harmony keeps it
+            prompt += harmony_kept_reasoning(body["messages"]) // 4
         if (refused := self.overflow_error(body)) is not None:
             return 400, error_body(refused[0], "BadRequestError", 400, refused[1])
         # an empty queue answers "ok" (a real server always says something: an empty reply is a fault), or a
@@ -412,6 +434,7 @@ def main(argv: list[str]) -> None:
         server.record_path = value("--record")
     if "--reasoning-parser" in args:
         server.reasoning = "The user wants the files listed; ls does that."
+        server.harmony = value("--reasoning-parser") == "openai_gptoss"
     # a server that echoes its secrets: ATLAS's copy of the log must not keep them
     print(f"stand-in vllm: env HF_TOKEN={os.environ.get('HF_TOKEN', '')}", flush=True)
     if "--print-env" in args:  # stand-in only: its whole environment, inherited variables included

@@ -9,8 +9,10 @@ import pytest
 from atlas.models.vllm_server import serve_arguments
 from bench.gpu_bench import serve_estimate_s
 from bench.gpu_server import emulated_utilization, load_preset, managed_model
-from bench.gpu_models import (CHATML, FAMILIES, HARMONY, MISTRAL, config_source, family, pad_vocabulary, tokenizer_config,
+from bench.gpu_models import (CHATML, FAMILIES, HARMONY, HARMONY_SPECIALS, MISTRAL, bpe_merges, config_source, family,
+                              harmony_tokenizer, pad_vocabulary, tokenizer_config,
                                write_models)
+from bench.tiktoken_file import ranks_from_module, tiktoken_lines
 from bench.vllm_log import parse_log, parse_metrics, prefix_hit_rate
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "2026-11-25-h100"
@@ -101,6 +103,9 @@ def test_presets_carry_parsers_sampling_and_kv_dtype():
         assert load_preset(variant)["server"]["kv_cache_dtype"] == "fp8"
         assert load_preset(variant)["architecture"] == load_preset(base)["architecture"]
         assert config_source(variant) == config_source(base) == MODELS / f"{base}.config.json"
+    # FlashAttention 3's FP8 path writes BF16 only: the 14B's float16 AWQ checkpoint must run in bfloat16
+    assert load_preset("qwen2.5-coder-14b-awq-fp8kv")["server"]["dtype"] == "bfloat16"
+    assert load_preset("qwen2.5-coder-14b-awq")["server"].get("dtype") is None
 
 
 def test_pad_vocabulary_gives_every_id_a_token(tmp_path):
@@ -185,3 +190,38 @@ def test_forced_tool_calls_on_the_h100_are_valid_only_without_the_strict_structu
     assert '"finish_reason":"length"' in raw["raw"] and not raw["valid"]
     assert schema_only["tool_call"]["valid"] and schema_only["tool_call"]["finish_reason"] == "stop"
     assert schema_only["tool_calls_raw"]["named"]["valid"] and schema_only["tool_calls_raw"]["named_stream"]["valid"]
+
+
+def tiny_ranks() -> dict[bytes, int]:
+    """A tiktoken-style rank table: the 256 bytes, then merges built only from lower ranks ("ab" before "abc")."""
+    ranks = {bytes([b]): b for b in range(256)}
+    for token in (b"ab", b"abc", b"abcd", b" a", b"de"):
+        ranks[token] = len(ranks)
+    return ranks
+
+
+def test_bpe_merges_rebuild_each_token_from_two_lower_ranked_parts():
+    assert bpe_merges(tiny_ranks()) == [(b"a", b"b"), (b"ab", b"c"), (b"abc", b"d"), (b" ", b"a"), (b"d", b"e")]
+    with pytest.raises(ValueError, match="not the merge"):
+        bpe_merges({**{bytes([b]): b for b in range(256)}, b"xyz": 256})  # no rank for "xy" or "yz"
+
+
+def test_harmony_tokenizer_keeps_tiktoken_ids_and_harmony_specials(tmp_path):
+    import base64
+
+    path = tmp_path / "o200k_base.tiktoken"
+    path.write_text("".join(f"{base64.b64encode(t).decode()} {r}\n" for t, r in tiny_ranks().items()))
+    tokenizer = harmony_tokenizer(path)
+    ranks = tiny_ranks()
+    assert tokenizer.encode("abcd").ids == [ranks[b"abcd"]]  # merged as tiktoken would, not byte by byte
+    assert tokenizer.encode("xabcde").ids == [ranks[b"x"], ranks[b"abcd"], ranks[b"e"]]
+    assert tokenizer.encode("xabde").ids == [ranks[b"x"], ranks[b"ab"], ranks[b"de"]]
+    assert tokenizer.encode("<|start|>assistant<|channel|>").ids[0] == HARMONY_SPECIALS["<|start|>"] == 200006
+    assert tokenizer.token_to_id("<|call|>") == 200012 and tokenizer.token_to_id("<|reserved_201087|>") == 201087
+    assert tokenizer.get_vocab_size() == 201088 and tokenizer.decode(tokenizer.encode("a cd").ids) == "a cd"
+
+
+def test_js_tiktoken_ranks_expand_to_a_tiktoken_file():
+    module = 'export default {"pat_str":"x","special_tokens":{},"bpe_ranks":"! 0 YQ== Yg==\\n! 5 YWI="};'
+    ranks = ranks_from_module(module)
+    assert tiktoken_lines(ranks["bpe_ranks"]) == b"YQ== 0\nYg== 1\nYWI= 5\n"

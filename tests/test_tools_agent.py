@@ -159,10 +159,10 @@ def test_gold_and_empty_work_through_tools(docker_client, instance, tmp_path):
     assert outcome.status is Status.SUBMITTED and outcome.steps == 1 and patch == ""
 
 
-def served_model(server, tmp_path):
+def served_model(server, tmp_path, **settings):
     """The openai backend for the tools scaffold, on the stand-in server (conftest's `server`)."""
-    model = make_model({"name": "fake", "backend": "openai", "model": "fake-coder", "base_url": server.base_url},
-                       scaffold="tools")
+    model = make_model({"name": "fake", "backend": "openai", "model": "fake-coder", "base_url": server.base_url,
+                        **settings}, scaffold="tools")
     model.open(tmp_path)
     return model
 
@@ -179,6 +179,25 @@ def test_openai_wire_format(docker_client, instance, server, tmp_path):
         "name": "bash", "arguments": json.dumps({"command": "echo hi > NOTE.txt"})}}]
     assert (result["role"], result["tool_call_id"]) == ("tool", "call_0")
     assert "<exit_code>0</exit_code>" in result["content"]
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_reasoning_behind_a_call_goes_back_only_where_the_preset_keeps_it(docker_client, instance, server, tmp_path,
+                                                                          keep):
+    """gpt-oss (reasoning_in_history) gets each call's reasoning back, as vLLM's harmony renderer reads it;
+    other models get the calls alone. The trajectory keeps the reasoning either way."""
+    server.answer("", tool_calls=[{"name": "bash", "arguments": json.dumps({"command": "ls"})}],
+                  reasoning="List the files before editing.")
+    server.answer("Done.", tool_calls=[{"name": "submit", "arguments": "{}"}])
+    outcome, entries, _ = drive(docker_client, instance, tmp_path,
+                                served_model(server, tmp_path, reasoning_in_history=keep))
+    assert outcome.status is Status.SUBMITTED
+    second = [r["body"] for r in server.requests if r["path"].endswith("/chat/completions")][1]
+    assistant = second["messages"][-2]
+    assert assistant["tool_calls"][0]["function"]["name"] == "bash"
+    assert assistant.get("reasoning") == ("List the files before editing." if keep else None)
+    assert [e["reasoning"] for e in entries if e.get("role") == "assistant" and e.get("reasoning")] == [
+        "List the files before editing."]
 
 
 def test_calls_left_in_the_text_by_the_server_are_run_and_sent_back_as_calls(docker_client, instance, server, tmp_path):

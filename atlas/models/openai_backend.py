@@ -64,6 +64,10 @@ class OpenAIConfig(BaseModel):
     retry_initial_wait: float = Field(2.0, ge=0)
     context_window: int | None = Field(None, gt=0, description="Used only when the server reports no max_model_len.")
     tokenize_endpoint: bool = False
+    reasoning_in_history: bool = Field(False, description=(
+        "Send each earlier turn's reasoning back, as its assistant message's `reasoning` field. gpt-oss's harmony "
+        "format keeps the reasoning that led to a tool call (vLLM renders it as the analysis channel and drops it "
+        "again once a final answer follows); off, the history holds answers and tool calls only."))
     pricing: Pricing = FreePricing()
 
 
@@ -177,6 +181,7 @@ class OpenAICompatibleModel(Model):
 
     def count_tokens(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> tuple[int, bool]:
         """(tokens, exact): vLLM's /tokenize (the model's tokenizer and chat template) when enabled, else the fallback."""
+        messages = self.outgoing(messages)
         if self.settings.tokenize_endpoint and self.client is not None:
             if (counted := self._growth.exact(messages, tools)) is not None:
                 return counted, True  # the scaffold's check and the pre-check count the same request once
@@ -258,9 +263,16 @@ class OpenAICompatibleModel(Model):
         """Fields beyond the OpenAI API sent in each request body (vLLM adds its sampling knobs)."""
         return dict(self.settings.extra_body)
 
+    def outgoing(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The history as this server gets it: earlier turns' reasoning only where `reasoning_in_history` says so."""
+        if self.settings.reasoning_in_history or not any("reasoning" in m for m in messages):
+            return messages
+        return [{k: v for k, v in m.items() if k != "reasoning"} if "reasoning" in m else m for m in messages]
+
     def query(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> ModelResponse:
         if self.client is None:
             raise ModelError("query() before open(): the model has no server")
+        messages = self.outgoing(messages)
         self._check_context(messages, tools)
         request = self._request(messages, tools)
         empty, wasted = 0, Usage()
