@@ -18,7 +18,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from statistics import fmean
+from statistics import fmean, median
 
 from atlas.config import DatasetConfig
 from atlas.datasets import BUNDLED_TASKS, load_instances, load_task_repo_rows
@@ -83,8 +83,10 @@ def main() -> None:
     done = statuses(run_dir)
     containers_left, images_left = leftovers(run_dir)
     graded = verdicts(run_dir)
-    started = next(s for s in watched.samples if s.finished >= 1)  # warmed up: the first instance is done
-    last = next(s for s in watched.samples if s.finished == len(done))  # the last agent done (gradings may run)
+    # medians of the 2-second samples while the first and the last 50 instances finished: one sample can
+    # land on a grading process still importing the harness, or on the run closing its files at the end
+    early = [s for s in watched.samples if 1 <= s.finished <= WINDOW]
+    late = [s for s in watched.samples if len(done) - WINDOW <= s.finished < len(done)]
     head, tail = done[:WINDOW], done[-WINDOW:]
     size = subprocess.run(["du", "-sm", str(run_dir)], capture_output=True, text=True, check=True).stdout.split()[0]
     figures = {
@@ -92,10 +94,12 @@ def main() -> None:
         "resolved": sum(v["resolved"] for v in graded.values()),
         "workers": options.workers, "grade_workers": options.grade_workers,
         "wall_s": watched.wall_seconds, "agent_phase_s": round(agent_phase_seconds(run_dir), 1),
-        "rss_mb_start": started.rss_mb, "rss_mb_end": last.rss_mb,
+        f"rss_mb_first_{WINDOW}": median(s.rss_mb for s in early), f"rss_mb_last_{WINDOW}": median(s.rss_mb for s in late),
         "rss_mb_peak": max(s.rss_mb for s in watched.samples),
-        "grading_processes_rss_mb_start": started.children_rss_mb, "grading_processes_rss_mb_end": last.children_rss_mb,
-        "fds_start": started.fds, "fds_end": last.fds, "fds_peak": max(s.fds for s in watched.samples),
+        f"grading_processes_rss_mb_first_{WINDOW}": median(s.children_rss_mb for s in early),
+        f"grading_processes_rss_mb_last_{WINDOW}": median(s.children_rss_mb for s in late),
+        f"fds_first_{WINDOW}": median(s.fds for s in early), f"fds_last_{WINDOW}": median(s.fds for s in late),
+        "fds_peak": max(s.fds for s in watched.samples),
         "containers_left": containers_left, "images_left": images_left,
         "run_folder_mb": int(size),
         f"overhead_s_first_{WINDOW}": round(fmean(overhead_seconds(run_dir, s) for s in head), 3),
