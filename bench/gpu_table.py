@@ -140,9 +140,14 @@ def harmony_call_tag() -> dict:
     this tag (and `enable_in_reasoning`, see gpu_server.managed_model) the output is what a real
     gpt-oss writes for a call: special tokens as tokens, the arguments held to the tool's schema. What
     it then checks is vLLM's side: the harmony parser, the `openai` tool parser, the reasoning
-    parser and the token accounting, streamed and not."""
+    parser and the token accounting, streamed and not. Special tokens go by id (o200k_harmony's, which
+    `bench.gpu_models --tiktoken` gives the model folder): vLLM checks a tag before it has a tokenizer
+    at hand, and refuses token names there ("Invalid structured_outputs structural_tag specification",
+    the H100, 2026-12-07)."""
+    from bench.gpu_models import HARMONY_SPECIALS
+
     def token(name: str) -> dict:
-        return {"type": "token", "token": name}
+        return {"type": "token", "token": HARMONY_SPECIALS[name]}
 
     def text(value: str) -> dict:
         return {"type": "const_string", "value": value}

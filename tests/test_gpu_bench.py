@@ -225,3 +225,18 @@ def test_js_tiktoken_ranks_expand_to_a_tiktoken_file():
     module = 'export default {"pat_str":"x","special_tokens":{},"bpe_ranks":"! 0 YQ== Yg==\\n! 5 YWI="};'
     ranks = ranks_from_module(module)
     assert tiktoken_lines(ranks["bpe_ranks"]) == b"YQ== 0\nYg== 1\nYWI= 5\n"
+
+
+def test_the_harmony_call_tag_names_special_tokens_by_id():
+    """vLLM checks a structural tag before it has a tokenizer: token names there are refused (H100, 2026-12-07),
+    ids pass. The tag writes one harmony turn: analysis, then a call of bash held to its schema."""
+    from bench.gpu_table import BASH_TOOL, harmony_call_tag
+
+    elements = harmony_call_tag()["format"]["elements"]
+    tokens = [e["token"] for e in elements if e["type"] == "token"]
+    ids = {v: k for k, v in HARMONY_SPECIALS.items()}
+    assert all(isinstance(t, int) for t in tokens)
+    assert [ids[t] for t in tokens] == ["<|channel|>", "<|message|>", "<|end|>", "<|start|>", "<|channel|>",
+                                        "<|constrain|>", "<|message|>", "<|call|>"]
+    assert {"type": "const_string", "value": "commentary to=functions.bash "} in elements
+    assert any(e["type"] == "json_schema" and e["json_schema"] == BASH_TOOL["function"]["parameters"] for e in elements)
