@@ -72,15 +72,17 @@ def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float,
     if "--limit-mm-per-prompt" in preset_args:  # a multimodal model served text only (no vision-encoder memory)
         at = preset_args.index("--limit-mm-per-prompt")
         extra_args += preset_args[at:at + 2]
-    if server.get("tool_call_parser") != "mistral":  # (its parser sends a Lark grammar of its own)
-        # Dummy weights pick whitespace tokens as readily as any: without this, a forced tool call's
-        # JSON grammar lets them pad `{` with blanks until max_tokens, and the call is never valid.
-        structured = {"backend": "xgrammar", "disable_any_whitespace": True}
-        if server.get("reasoning_parser") == "openai_gptoss":
-            # grammars bind from the first token, not only after harmony's analysis ends (which noise never
-            # reaches): the bench's structural tag then writes the whole turn (gpu_table.harmony_call_tag)
-            structured["enable_in_reasoning"] = True
-        extra_args += ["--structured-outputs-config", json.dumps(structured)]
+    # Dummy weights pick whitespace tokens as readily as any: without this, a forced tool call's JSON
+    # grammar lets them pad `{` with blanks until max_tokens, and the call is never valid. The `mistral`
+    # parser too: its own Lark grammar needs a Mistral-format tokenizer, and the bench's folders carry a
+    # Hugging Face one, so it takes the same JSON-schema path (Devstral Small 2 padded with blanks without
+    # the flag, H100 2026-12-07).
+    structured = {"backend": "xgrammar", "disable_any_whitespace": True}
+    if server.get("reasoning_parser") == "openai_gptoss":
+        # grammars bind from the first token, not only after harmony's analysis ends (which noise never
+        # reaches): the bench's structural tag then writes the whole turn (gpu_table.harmony_call_tag)
+        structured["enable_in_reasoning"] = True
+    extra_args += ["--structured-outputs-config", json.dumps(structured)]
     # vLLM 0.26 forces tool calls through the parser's structural tag (strict tool calling), whose
     # JSON allows any whitespace whatever the flag above; off, a forced call is the schema alone.
     server.update(command=[launcher, "serve"], weights=str(model_dir), extra_args=extra_args,

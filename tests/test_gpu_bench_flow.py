@@ -119,7 +119,8 @@ def test_table_starts_each_new_preset_with_its_parsers_and_checks_them(gpu, pres
         assert check["atlas_thinking_tokens"] == check["reasoning_tokens"]
     else:
         assert "--reasoning-parser" not in argv and "reasoning" not in row
-    structured = json.loads(argv[argv.index("--structured-outputs-config") + 1]) if server["tool_call_parser"] != "mistral" else {}
+    structured = json.loads(argv[argv.index("--structured-outputs-config") + 1])
+    assert structured["disable_any_whitespace"]
     assert structured.get("enable_in_reasoning", False) == (preset == "gpt-oss-20b")
     if preset == "gpt-oss-20b":  # the call written by the harmony tag, then what the renderer keeps of its reasoning
         assert row["tool_call"]["reasoning"] and row["tool_call"]["reasoning_tokens"] > 0
