@@ -101,11 +101,12 @@ def serve_checks(model, row: Row) -> dict:
 
 
 def reasoning_check(model) -> dict:
-    """A model with a reasoning parser: vLLM returns the reasoning apart from the answer, and counts its tokens.
+    """A model with a reasoning parser: vLLM returns the reasoning apart from the answer, and its tokens are counted.
 
     Read from vLLM's own answer (the `reasoning` field, or the older `reasoning_content`, and
-    usage.completion_tokens_details.reasoning_tokens), and from what ATLAS's backend made of the
-    same kind of turn (its thinking tokens). Valid when the reasoning came apart and was counted.
+    usage.completion_tokens_details.reasoning_tokens where the server reports it: vLLM 0.26's chat
+    completions do not), and from what ATLAS's backend made of the same kind of turn (its thinking
+    tokens, the server's count or its own). Valid when the reasoning came apart and was counted.
     """
     import httpx
 
@@ -123,8 +124,8 @@ def reasoning_check(model) -> dict:
     return {"separate": separate, "reasoning_chars": len(reasoning), "content_chars": len(message.get("content") or ""),
             "reasoning_tokens": counted, "completion_tokens": usage.get("completion_tokens"),
             "atlas_thinking_tokens": turn.usage.thinking_tokens,
-            "valid": separate and bool(reasoning) and isinstance(counted, int) and counted > 0
-            and turn.usage.thinking_tokens > 0}
+            "atlas_counted": turn.extra.get("thinking_tokens_counted", "server usage"),
+            "valid": separate and bool(reasoning) and turn.usage.thinking_tokens > 0}
 
 
 def is_harmony(model) -> bool:
@@ -181,7 +182,8 @@ def harmony_checks(model) -> dict:
         called = model.query(messages, tools=[BASH_TOOL])
         checks["tool_call"] = {**call_validity([(c.name, c.arguments) for c in called.tool_calls]),
                                "finish_reason": called.finish_reason, "reasoning": called.extra.get("reasoning", ""),
-                               "reasoning_tokens": called.usage.thinking_tokens}
+                               "reasoning_tokens": called.usage.thinking_tokens,
+                               "reasoning_tokens_counted": called.extra.get("thinking_tokens_counted", "server usage")}
         checks["tool_call"]["valid"] &= bool(checks["tool_call"]["reasoning"]) and called.usage.thinking_tokens > 0
     except Exception as error:  # noqa: BLE001 - recorded; the row's memory figures still count
         checks["tool_call"] = {"error": f"{type(error).__name__}: {error}"[:400], "valid": False}
@@ -193,16 +195,18 @@ def harmony_checks(model) -> dict:
         reply = httpx.post(url, json=body, timeout=120).json()
         message, usage = reply["choices"][0]["message"], reply.get("usage") or {}
         reasoning = message.get("reasoning") or message.get("reasoning_content") or ""
-        counted = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+        # vLLM 0.26's chat completions count no reasoning tokens (None): ATLAS's backend counts them itself
+        counted = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
         calls = [(c["function"]["name"], c["function"]["arguments"]) for c in message.get("tool_calls") or []]
         checks["tool_call_plain"] = {**call_validity(calls), "finish_reason": reply["choices"][0]["finish_reason"],
                                      "reasoning": reasoning, "reasoning_tokens": counted}
-        checks["tool_call_plain"]["valid"] &= bool(reasoning) and counted > 0
+        checks["tool_call_plain"]["valid"] &= bool(reasoning)
+        atlas_tokens = checks["tool_call"].get("reasoning_tokens") or 0
         checks["reasoning"] = {"separate": bool(reasoning), "reasoning_chars": len(reasoning),
                                "content_chars": len(message.get("content") or ""), "reasoning_tokens": counted,
-                               "atlas_thinking_tokens": (checks["tool_call"].get("reasoning_tokens") or 0),
-                               "valid": bool(reasoning) and counted > 0
-                               and (checks["tool_call"].get("reasoning_tokens") or 0) > 0}
+                               "atlas_thinking_tokens": atlas_tokens,
+                               "atlas_counted": checks["tool_call"].get("reasoning_tokens_counted"),
+                               "valid": bool(reasoning) and atlas_tokens > 0}
         checks["next_turn"] = next_turn_check(url, plain.model, reasoning or "Listing the files first.")
     except Exception as error:  # noqa: BLE001 - recorded
         checks.setdefault("tool_call_plain", {"error": f"{type(error).__name__}: {error}"[:400], "valid": False})

@@ -123,6 +123,7 @@ class FakeOpenAIServer:
         self.tool_parser: str | None = None  # "hermes": tool calls parsed from <tool_call> text, as vLLM's parser does
         self.reasoning: str | None = None  # like --reasoning-parser: this text comes back as `reasoning`, counted apart
         self.harmony = False  # like gpt-oss's harmony renderer: assistant messages' `reasoning` counted where kept
+        self.reasoning_tokens_reported = True  # usage.completion_tokens_details (vLLM 0.26's chat completions: none)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -219,7 +220,8 @@ class FakeOpenAIServer:
             thought = max(1, len(self.reasoning) // 4)
             usage["completion_tokens"] += thought
             usage["total_tokens"] += thought
-            usage["completion_tokens_details"] = {"reasoning_tokens": thought}
+            if self.reasoning_tokens_reported:
+                usage["completion_tokens_details"] = {"reasoning_tokens": thought}
         finish = "tool_calls" if answer["tool_calls"] else "stop"
         return 200, {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
                      "model": self.model, "choices": [{"index": 0, "message": message, "finish_reason": finish}],
@@ -435,6 +437,7 @@ def main(argv: list[str]) -> None:
     if "--reasoning-parser" in args:
         server.reasoning = "The user wants the files listed; ls does that."
         server.harmony = value("--reasoning-parser") == "openai_gptoss"
+        server.reasoning_tokens_reported = False  # as vLLM 0.26's chat completions: the text, no count
     # a server that echoes its secrets: ATLAS's copy of the log must not keep them
     print(f"stand-in vllm: env HF_TOKEN={os.environ.get('HF_TOKEN', '')}", flush=True)
     if "--print-env" in args:  # stand-in only: its whole environment, inherited variables included

@@ -7,6 +7,7 @@ import pytest
 from atlas.config import ConfigError
 from atlas.costs import LocalPricing
 from atlas.models import ContextLimitError, ModelError, make_model
+from atlas.models.tokens import estimate_text
 MESSAGES = [{"role": "system", "content": "s" * 400}, {"role": "user", "content": "u" * 400}]
 
 
@@ -154,3 +155,24 @@ def test_unserved_model_and_missing_key_are_config_errors(server, monkeypatch):
     model.query(MESSAGES)
     assert server.requests[-1]["headers"]["authorization"] == "Bearer sk-test-secret"
     assert "sk-test-secret" not in json.dumps(model.describe())
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("tokenize", [True, False])
+def test_reasoning_the_server_did_not_count_is_counted_here(server, stream, tokenize):
+    """vLLM 0.26's chat completions return a reasoning parser's text but no reasoning_tokens: ATLAS counts it with
+    the server's tokenizer where it has /tokenize, else estimates it, and says which."""
+    thought = "I should list the files first, then read the failing test."
+    server.answer("Listing.", reasoning=thought, completion_tokens=40)
+    reply = model_for(server, stream=stream, tokenize_endpoint=tokenize).query(MESSAGES)
+    assert reply.extra["reasoning"] == thought
+    assert reply.extra["thinking_tokens_counted"] == ("server /tokenize" if tokenize else "estimate")
+    assert reply.usage.thinking_tokens == (len(thought) // 4 if tokenize else estimate_text(thought)) > 0
+    assert any(r["body"].get("prompt") == thought for r in server.requests if r["path"] == "/tokenize") == tokenize
+
+
+def test_a_servers_own_reasoning_count_is_kept(server):
+    server.reasoning = "Because ls lists the files."  # a server that reports completion_tokens_details
+    server.answer("ok")
+    reply = model_for(server, tokenize_endpoint=True).query(MESSAGES)
+    assert reply.usage.thinking_tokens == len(server.reasoning) // 4 and "thinking_tokens_counted" not in reply.extra

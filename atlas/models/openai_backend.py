@@ -328,10 +328,20 @@ class OpenAICompatibleModel(Model):
         extra = {"tokens_per_s": round(normalized.completion_tokens / latency, 2) if latency > 0 else None}
         if reasoning:
             extra["reasoning"] = reasoning
+            if not normalized.thinking_tokens:
+                normalized.thinking_tokens, extra["thinking_tokens_counted"] = self._reasoning_tokens(reasoning, normalized)
         return ModelResponse(
             content=content, tool_calls=calls, usage=normalized, latency_s=latency, ttft_s=ttft,
             finish_reason=finish, cost_usd=self.settings.pricing.cost(normalized, gpu_seconds=latency), extra=extra,
         )
+
+    def _reasoning_tokens(self, reasoning: str, usage: Usage) -> tuple[int, str]:
+        """Tokens of reasoning a server returned without counting them (vLLM 0.26's chat completions carry no
+        reasoning_tokens): the server's tokenizer where it has /tokenize, else the estimate; never more than
+        the completion. Returns (tokens, how they were counted)."""
+        exact = self._server_count_text(reasoning) if self.settings.tokenize_endpoint else None
+        tokens, how = (exact, "server /tokenize") if exact is not None else (estimate_text(reasoning), "estimate")
+        return min(tokens, usage.completion_tokens) if usage.completion_tokens else tokens, how
 
     def _counted_usage(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, content: str,
                        calls: list[ToolCall]) -> Usage:
