@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.gpu_models import HARMONY_SPECIALS
 from bench.gpu_server import (gpu_total_gib, gpu_used_mib, load_preset, managed_model, process_mib,
                               settled_used_mib)
 from bench.vllm_log import parse_log
@@ -86,11 +87,8 @@ def serve_checks(model, row: Row) -> dict:
     model.settings = plain.model_copy(update={"max_tokens": 48, "extra_body": {"tool_choice": FORCE_BASH}})
     try:
         called = model.query([{"role": "user", "content": "List the files."}], tools=[BASH_TOOL])
-        calls = [{"name": c.name, "arguments": c.arguments} for c in called.tool_calls]
-        parsed = [json.loads(c["arguments"]) for c in calls]
-        checks["tool_call"] = {"calls": calls, "valid": bool(parsed) and all(
-            c["name"] == "bash" and p.get("command") in COMMANDS for c, p in zip(calls, parsed)),
-            "finish_reason": called.finish_reason}
+        checks["tool_call"] = {**call_validity([(c.name, c.arguments) for c in called.tool_calls]),
+                               "finish_reason": called.finish_reason}
     except Exception as error:  # noqa: BLE001 - recorded; the row's memory figures still count
         checks["tool_call"] = {"error": f"{type(error).__name__}: {error}"[:400], "valid": False}
     finally:
@@ -145,8 +143,6 @@ def harmony_call_tag() -> dict:
     `bench.gpu_models --tiktoken` gives the model folder): vLLM checks a tag before it has a tokenizer
     at hand, and refuses token names there ("Invalid structured_outputs structural_tag specification",
     the H100, 2026-12-07)."""
-    from bench.gpu_models import HARMONY_SPECIALS
-
     def token(name: str) -> dict:
         return {"type": "token", "token": HARMONY_SPECIALS[name]}
 
