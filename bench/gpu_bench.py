@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.gpu_server import gpu_total_gib, gpu_used_mib, managed_model, process_mib
-from bench.gpu_table import overheads_from, raw_tool_calls, table
+from bench.gpu_table import overheads_from, preset_values, raw_tool_calls, table
 from bench.vllm_log import parse_log
 
 def traffic(options: argparse.Namespace, emit) -> None:
@@ -38,7 +38,8 @@ def traffic(options: argparse.Namespace, emit) -> None:
     idle = gpu_used_mib()
     model = managed_model(options.launcher, model_dir, options.preset[0], card, gpu_total_gib(),
                           extra_body={"ignore_eos": True}, overhead_gib=overheads.get(options.preset[0]),
-                          max_tokens=options.max_tokens, step_limit=options.step_limit)
+                          max_tokens=options.max_tokens, step_limit=options.step_limit,
+                          utilization=preset_values(options.utilization).get(options.preset[0]))
     run_dir = out / "traffic"
     run_dir.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--launcher", default="vllm", help="the vllm command (default: vllm on PATH)")
     parser.add_argument("--overhead", action="append", default=[], metavar="PRESET=GIB",
                         help="gpu.overhead_gib for one preset instead of its measured architecture.overhead_gib")
+    parser.add_argument("--utilization", action="append", default=[], metavar="PRESET=SHARE",
+                        help="gpu.gpu_memory_utilization for one preset's rows (a card with nothing else on it: 0.95)")
     parser.add_argument("--fit-from", help="an earlier table's results.jsonl: each preset's overhead fitted to what "
                         "its servers held (atlas.planner.fit_overhead)")
     parser.add_argument("--skip-unfit", action="store_true", help="table: start only the rows the planner says fit")

@@ -50,7 +50,7 @@ def emulated_utilization(card_gib: float, utilization: float, total_gib: float) 
 
 def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float, total_gib: float,
                   extra_body: dict | None = None, overhead_gib: float | None = None, max_tokens: int | None = None,
-                  step_limit: int | None = 50):
+                  step_limit: int | None = 50, utilization: float | None = None):
     """ATLAS's VLLMModel for a preset, sized by the planner for a `card` GiB card, on this larger GPU.
 
     The plan's --kv-cache-memory-bytes, --max-model-len, --max-num-seqs and
@@ -59,13 +59,15 @@ def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float,
     A row the planner says does not fit, but whose weights do, is started with the KV cache the
     budget holds and the largest context in it, so its memory can still be measured. The plan
     counts each agent at the context `step_limit` steps of the bash scaffold reach (as `atlas run`
-    does with agent=bash), with room for one answer of the default 4,096 tokens.
+    does with agent=bash), with room for one answer of the default 4,096 tokens. `utilization` is
+    gpu.gpu_memory_utilization on that card (the planner's 0.9 unless given).
     """
     from atlas.models import make_model
     from atlas.planner import Architecture, GpuConfig, plan
 
     preset = load_preset(preset_name)
-    gpu = GpuConfig(vram_gb=card, overhead_gib=overhead_gib, step_limit=step_limit)
+    gpu = GpuConfig(vram_gb=card, overhead_gib=overhead_gib, step_limit=step_limit,
+                    **({"gpu_memory_utilization": utilization} if utilization else {}))
     server = dict(preset["server"])
     preset_args = server.get("extra_args") or []
     extra_args = ["--load-format", "dummy"]

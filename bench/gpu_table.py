@@ -41,7 +41,8 @@ class Row:
     record: dict = field(default_factory=dict)
 
 
-def plan_rows(presets: list[str], cards: list[float], overheads: dict[str, float]) -> list[Row]:
+def plan_rows(presets: list[str], cards: list[float], overheads: dict[str, float],
+              utilizations: dict[str, float] | None = None) -> list[Row]:
     from atlas.planner import Architecture, GpuConfig, plan
 
     rows = []
@@ -49,7 +50,9 @@ def plan_rows(presets: list[str], cards: list[float], overheads: dict[str, float
         composed = load_preset(preset)
         arch = Architecture.model_validate(composed["architecture"])
         for card in cards:
-            gpu = GpuConfig(vram_gb=card, overhead_gib=overheads.get(preset), step_limit=50)  # as managed_model plans
+            utilization = (utilizations or {}).get(preset)
+            gpu = GpuConfig(vram_gb=card, overhead_gib=overheads.get(preset), step_limit=50,  # as managed_model plans
+                            **({"gpu_memory_utilization": utilization} if utilization else {}))
             planned = plan(arch, gpu, composed["server"].get("kv_cache_dtype", "auto"))
             rows.append(Row(preset, card, vars(planned), planned.footprint_gib if planned.kv_budget_gib > 0 else 0.0))
     return rows
@@ -302,7 +305,7 @@ def burst(model, row: Row) -> list[str]:
 
 
 def measure_wave(group: list[Row], launcher: str, models: Path, out: Path, total_gib: float,
-                 overheads: dict[str, float], emit) -> None:
+                 overheads: dict[str, float], emit, utilizations: dict[str, float] | None = None) -> None:
     started: list[tuple[Row, object]] = []
     lock, ready, release = threading.Lock(), threading.Semaphore(0), threading.Event()
     idle_mib = gpu_used_mib()
@@ -318,7 +321,8 @@ def measure_wave(group: list[Row], launcher: str, models: Path, out: Path, total
 
     def _start(row: Row) -> None:
         model = managed_model(launcher, models / row.preset, row.preset, row.card, total_gib,
-                              overhead_gib=overheads.get(row.preset), max_tokens=64)
+                              overhead_gib=overheads.get(row.preset), max_tokens=64,
+                              utilization=(utilizations or {}).get(row.preset))
         run_dir = out / f"table-{row.preset}-{row.card:g}"
         run_dir.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
@@ -401,16 +405,23 @@ def fitted_overheads(results: Path, margin_gib: float = 0.25) -> dict[str, float
 def overheads_from(options) -> dict[str, float]:
     """--fit-from's fitted overheads, then --overhead PRESET=GIB on top."""
     overheads = fitted_overheads(Path(options.fit_from)) if options.fit_from else {}
-    overheads.update({k: float(v) for k, v in (item.split("=") for item in options.overhead)})
+    overheads.update(preset_values(options.overhead))
     return overheads
+
+
+def preset_values(items: list[str]) -> dict[str, float]:
+    """PRESET=VALUE options (--overhead, --utilization) as {preset: value}."""
+    return {k: float(v) for k, v in (item.split("=", 1) for item in items)}
 
 
 def table(options, emit) -> None:
     out = Path(options.out)
     overheads = overheads_from(options)
-    if overheads:
-        emit({"part": "overheads", "overhead_gib": overheads, "fit_from": options.fit_from})
-    rows = plan_rows(options.preset, options.card or [12, 16, 24, 32], overheads)
+    utilizations = preset_values(options.utilization)
+    if overheads or utilizations:
+        emit({"part": "overheads", "overhead_gib": overheads, "fit_from": options.fit_from,
+              "gpu_memory_utilization": utilizations})
+    rows = plan_rows(options.preset, options.card or [12, 16, 24, 32], overheads, utilizations)
     if options.skip_unfit:
         rows = [r for r in rows if r.plan["fits"] or r.reserve_gib <= 0]
     for row in rows:
@@ -419,4 +430,4 @@ def table(options, emit) -> None:
     total = gpu_total_gib()
     free = total - gpu_used_mib() / 1024 - 1.0
     for group in waves(rows, free):
-        measure_wave(group, options.launcher, Path(options.models), out, total, overheads, emit)
+        measure_wave(group, options.launcher, Path(options.models), out, total, overheads, emit, utilizations)

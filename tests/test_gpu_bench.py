@@ -75,6 +75,30 @@ def test_bench_servers_hold_forced_tool_calls_to_compact_json():
     assert server.env["VLLM_ENFORCE_STRICT_TOOL_CALLING"].get_secret_value() == "0"  # else the parser's tag, blanks and all
 
 
+def test_gpt_oss_graphs_cover_every_decode_batch_the_plan_allows():
+    """vLLM's gpt-oss override captures graphs to 1,024 (0.49 GiB); the preset's cap must still cover the planned batches."""
+    for card in (24, 32):
+        model = managed_model("vllm", Path("/models/g"), "gpt-oss-20b", card, 79.65)
+        argv = serve_arguments(model._sized_server(), "gpt-oss-20b", 8000)
+        cap, seqs = (int(argv[argv.index(flag) + 1]) for flag in ("--max-cudagraph-capture-size", "--max-num-seqs"))
+        assert 2 * seqs <= cap < 1024
+
+
+def test_a_presets_utilization_share_reaches_its_plan_and_its_server():
+    """--utilization gpt-oss-20b=0.96: a 16 GiB card with nothing else on it, planned and started at that share."""
+    from bench.gpu_table import plan_rows, preset_values
+
+    shares = preset_values(["gpt-oss-20b=0.96"])
+    default, shared = (plan_rows(["gpt-oss-20b", "qwen2.5-coder-7b-awq"], [16], {"gpt-oss-20b": 1.45}, u)
+                       for u in (None, shares))
+    assert not default[0].plan["fits"] and shared[0].plan["fits"] and shared[0].plan["recommended_workers"] == 1
+    assert shared[0].plan["gpu_memory_utilization"] == 0.96 and shared[1].plan == default[1].plan  # that preset only
+    model = managed_model("vllm", Path("/models/g"), "gpt-oss-20b", 16, 79.65, overhead_gib=1.45, utilization=0.96)
+    argv = serve_arguments(model._sized_server(), "gpt-oss-20b", 8000)
+    assert argv[argv.index("--gpu-memory-utilization") + 1] == str(emulated_utilization(16, 0.96, 79.65))
+    assert argv[argv.index("--max-num-seqs") + 1] == "1"
+
+
 PRESETS = ("qwen2.5-coder-14b-awq", "qwen2.5-coder-32b-awq", "qwen3-coder-30b-a3b", "devstral-small", "gpt-oss-20b",
            "devstral-small-2-awq", "devstral-small-2-awq-fp8kv", "qwen2.5-coder-7b-awq", "qwen2.5-coder-14b-awq-fp8kv")
 

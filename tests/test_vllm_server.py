@@ -42,7 +42,9 @@ def test_serve_arguments_follow_the_preset():
     for part in ("--port 8001", "--served-model-name served", "--quantization awq", "--max-model-len 8192",
                  "--enable-prefix-caching", '--speculative-config {"method": "ngram"}', "--max-num-batched-tokens 4096"):
         assert part in joined
-    assert "--gpu-memory-utilization" not in joined  # unset values are left to vLLM
+    assert "--gpu-memory-utilization" not in joined and "--max-cudagraph-capture-size" not in joined  # left to vLLM
+    capped = serve_arguments(ServerConfig(weights="w", max_cudagraph_capture_size=64), "served", 8001)
+    assert capped[capped.index("--max-cudagraph-capture-size") + 1] == "64"
     # vLLM's defaults that would skew a run are overridden by default
     assert "--enable-prompt-tokens-details" in argv and argv[argv.index("--generation-config") + 1] == "vllm"
 

@@ -40,6 +40,9 @@ class ServerConfig(BaseModel):
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = Field(None, gt=0, description="--max-num-batched-tokens (the planner sets "
                                                "gpu.max_num_batched_tokens: the activation peak it measured with).")
+    max_cudagraph_capture_size: int | None = Field(
+        None, gt=0, description="--max-cudagraph-capture-size: the largest batch captured as a CUDA graph. vLLM "
+                                "sizes it from max_num_seqs, except for models that override it (gpt-oss: 1,024).")
     speculative_config: dict[str, Any] | None = None
     tool_call_parser: str | None = None
     reasoning_parser: str | None = Field(None, description="--reasoning-parser: the model's reasoning comes back "
@@ -59,6 +62,7 @@ def serve_arguments(server: ServerConfig, served_name: str, port: int) -> list[s
     optional = {"--quantization": server.quantization, "--dtype": server.dtype,
                 "--max-model-len": server.max_model_len, "--gpu-memory-utilization": server.gpu_memory_utilization,
                 "--kv-cache-memory-bytes": server.kv_cache_memory_bytes, "--max-num-seqs": server.max_num_seqs, "--max-num-batched-tokens": server.max_num_batched_tokens,
+                "--max-cudagraph-capture-size": server.max_cudagraph_capture_size,
                 "--tool-call-parser": server.tool_call_parser, "--reasoning-parser": server.reasoning_parser}
     for flag, value in optional.items():
         if value is not None:
