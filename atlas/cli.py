@@ -267,10 +267,11 @@ def print_preset_list(listed, gpu) -> None:
             rate = f"{entry.instances_per_hour:g}" if entry.instances_per_hour is not None else "not measured"
             table.add_row(entry.name, "yes", f"{p.agent_context:,}", str(p.workers), f"{p.kv_tokens:,}",
                           entry.kv_cache_dtype, rate)
+        elif (at := entry.plan_at_utilization) is not None:  # the figures it would get at that share, in brackets
+            table.add_row(entry.name, f"no (yes at gpu.gpu_memory_utilization={entry.fits_at_utilization})",
+                          f"({at.agent_context:,})", f"({at.workers})", f"({at.kv_tokens:,})", entry.kv_cache_dtype, "")
         else:
-            hint = (f"no (yes at gpu.gpu_memory_utilization={entry.fits_at_utilization})"
-                    if entry.fits_at_utilization else "no")
-            table.add_row(entry.name, hint, "", "", "", entry.kv_cache_dtype, "")
+            table.add_row(entry.name, "no", "", "", "", entry.kv_cache_dtype, "")
     Console(width=None if sys.stdout.isatty() else 150).print(table)  # a pipe gets whole rows, not 80 columns
     fitting = [e.name for e in listed if e.plan.fits]
     print(f"{len(fitting)} preset(s) fit {gpu.vram_gb:g} GiB; `atlas plan model=NAME gpu.vram_gb={gpu.vram_gb:g}` "

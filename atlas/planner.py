@@ -19,6 +19,9 @@ from real trajectories (docs/performance.md).
 
 Layers with a sliding window (gpt-oss alternates them with full attention) hold only the window
 per sequence in vLLM's hybrid KV cache manager, so only full-attention layers count per token.
+vLLM still admits a request only if its whole context fits the cache alone, counting each sliding
+layer at the window plus the tokens two batches may have in flight (`request_bytes`): on a small
+budget that, not the per-token rate, caps the context (gpt-oss on 16 GiB, docs/performance.md).
 
 `weights_gb` is what vLLM loads (its "Model loading took" line), which for AWQ checkpoints is
 more than the quantized files: embeddings and the output head stay 16-bit. The overhead is
@@ -48,6 +51,8 @@ GIB = 1024**3
 FALLBACK_OVERHEAD_GIB = 4.0  # vLLM 0.26's H100 defaults (8,192 batched tokens, 51 CUDA graphs): presets without a measurement
 KV_BYTES = {"auto": 2, "fp16": 2, "bfloat16": 2, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
 ROUND_TO = 1024
+KV_BLOCK = 16  # tokens per KV cache block: vLLM's default block size
+IN_FLIGHT_BATCHES = 2  # vLLM 0.26 schedules asynchronously: two batches of max_num_batched_tokens may be in flight
 
 
 class Architecture(BaseModel):
@@ -61,6 +66,8 @@ class Architecture(BaseModel):
     sliding_layers_charged: int = Field(0, ge=0, description="Sliding-window layers charged per token as full ones "
                                         "anyway: vLLM's hybrid KV manager spends more than the full layers alone "
                                         "(measured per preset).")
+    sliding_window: int | None = Field(None, gt=0, description="Tokens a sliding-window layer attends to "
+                                       "(config.json's sliding_window): what vLLM holds of a request in those layers.")
     kv_heads: int = Field(gt=0)
     head_dim: int = Field(gt=0)
     max_position: int = Field(gt=0)
@@ -192,6 +199,29 @@ def kv_bytes_per_token(arch: Architecture, kv_cache_dtype: str) -> int:
     return 2 * charged * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
 
 
+def request_bytes(arch: Architecture, kv_cache_dtype: str, context: int, max_num_batched_tokens: int) -> int:
+    """KV cache bytes vLLM 0.26 requires for one request of `context` tokens before it admits the request.
+
+    Full-attention layers hold every token; a sliding-window layer holds the window plus what two
+    batches may have in flight, plus a block (vLLM's SlidingWindowSpec.max_admission_blocks_per_request).
+    """
+    layer = 2 * arch.kv_heads * arch.head_dim * KV_BYTES[kv_cache_dtype]
+    blocks = -(-context // KV_BLOCK)
+    needed = (arch.layers - arch.sliding_layers) * layer * blocks * KV_BLOCK
+    if arch.sliding_layers and arch.sliding_window:
+        held = min(arch.sliding_window - 1 + IN_FLIGHT_BATCHES * max_num_batched_tokens, context)
+        needed += arch.sliding_layers * layer * (-(-held // KV_BLOCK) + 1) * KV_BLOCK
+    return needed
+
+
+def admitted(arch: Architecture, kv_cache_dtype: str, context: int, budget_bytes: float, max_num_batched_tokens: int) -> int:
+    """The largest context, at most `context` and a multiple of 1024, that vLLM admits alone into `budget_bytes`."""
+    context = context // ROUND_TO * ROUND_TO
+    while context > 0 and request_bytes(arch, kv_cache_dtype, context, max_num_batched_tokens) > budget_bytes:
+        context -= ROUND_TO
+    return max(0, context)
+
+
 def plan(arch: Architecture, gpu: GpuConfig, kv_cache_dtype: str = "auto") -> Plan:
     """Weights, overhead and KV cache against the card; then the agent context and the workers that fit it."""
     weights_gib = arch.weights_gb * 1e9 / GIB
@@ -199,9 +229,11 @@ def plan(arch: Architecture, gpu: GpuConfig, kv_cache_dtype: str = "auto") -> Pl
     overhead = overhead_for(arch, gpu)
     budget_gib = gpu.vram_gb * gpu.gpu_memory_utilization - weights_gib - overhead
     tokens = int(max(0.0, budget_gib) * GIB // per_token)
-    context = min(tokens, arch.max_position) // ROUND_TO * ROUND_TO
+    budget_bytes = max(0.0, budget_gib) * GIB
+    context = admitted(arch, kv_cache_dtype, min(tokens, arch.max_position), budget_bytes, gpu.max_num_batched_tokens)
     needs, why = agent_needs(gpu, arch.max_position)
-    agent_context = min(needs, arch.max_position, tokens) // ROUND_TO * ROUND_TO
+    agent_context = admitted(arch, kv_cache_dtype, min(needs, arch.max_position, tokens), budget_bytes,
+                             gpu.max_num_batched_tokens)
     if budget_gib <= 0:
         reason = (f"the weights ({weights_gib:.2f} GiB) and overhead ({overhead} GiB) exceed "
                   f"{gpu.gpu_memory_utilization:.0%} of {gpu.vram_gb} GiB")

@@ -28,11 +28,14 @@ class PresetPlan:
     instances_per_hour: float | None = None  # measured by the traffic bench at this card and worker count
     measured_in: str = ""  # the results file it came from
     fits_at_utilization: float | None = None  # for a preset that does not fit: the share that would
+    plan_at_utilization: Plan | None = None  # and its plan at that share (a small card may leave a short context)
 
     def summary(self) -> dict[str, Any]:
+        at = self.plan_at_utilization
         return {"preset": self.name, "kv_cache_dtype": self.kv_cache_dtype, **self.plan.summary(),
                 "instances_per_hour": self.instances_per_hour, "measured_in": self.measured_in,
-                "fits_at_utilization": self.fits_at_utilization}
+                "fits_at_utilization": self.fits_at_utilization,
+                "at_utilization": at and {k: at.summary()[k] for k in ("kv_tokens", "workers", "agent_context")}}
 
 
 def preset_names(conf_dir: Path) -> list[str]:
@@ -92,5 +95,8 @@ def plan_presets(models: dict[str, dict[str, Any]], gpu: GpuConfig, results: Pat
                                                                                       result.workers, results)
         else:
             entry.fits_at_utilization = utilization_that_fits(model, gpu)
+            if entry.fits_at_utilization:
+                entry.plan_at_utilization = plan_model(
+                    model, gpu.model_copy(update={"gpu_memory_utilization": entry.fits_at_utilization}))
         planned.append(entry)
     return sorted(planned, key=lambda p: (not p.plan.fits, -p.plan.agent_context, -p.plan.workers, p.name))

@@ -324,6 +324,11 @@ def write_models(out: Path, presets: list[str], vocab_size: int = 32000, limit_b
         folder = out / preset
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, folder / "config.json")
+        # vLLM takes a model's stop tokens from its generation_config.json even with --generation-config vllm:
+        # without gpt-oss's, <|call|> never ended a turn and harmony's parser failed on what followed (H100, 2026-12-07)
+        generation = source.with_name(source.name.replace(".config.json", ".generation_config.json"))
+        if generation.is_file():
+            shutil.copyfile(generation, folder / "generation_config.json")
         tokenizers[kind].save(str(folder / "tokenizer.json"))
         pad_vocabulary(folder / "tokenizer.json", emitted_vocabulary(config))
         (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config(kind), indent=1))
