@@ -99,6 +99,16 @@ def error_body(message: str, kind: str, code: int, param: str | None = None) -> 
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
+class QuietOnHangUp(ThreadingHTTPServer):
+    """A client that hangs up mid-stream (a run being stopped) is normal for a server: no traceback on stderr."""
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAIServer:
     def __init__(self, model: str = "fake-coder", port: int = 0, max_model_len: int = 32768,
                  prompt_tokens_details: bool = True):
@@ -124,7 +134,7 @@ class FakeOpenAIServer:
         self.reasoning: str | None = None  # like --reasoning-parser: this text comes back as `reasoning`, counted apart
         self.harmony = False  # like gpt-oss's harmony renderer: assistant messages' `reasoning` counted where kept
         self.reasoning_tokens_reported = True  # usage.completion_tokens_details (vLLM 0.26's chat completions: none)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.httpd = QuietOnHangUp(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
