@@ -31,11 +31,11 @@ class PresetPlan:
     plan_at_utilization: Plan | None = None  # and its plan at that share (a small card may leave a short context)
 
     def summary(self) -> dict[str, Any]:
-        at = self.plan_at_utilization
+        at = self.plan_at_utilization and self.plan_at_utilization.summary()
         return {"preset": self.name, "kv_cache_dtype": self.kv_cache_dtype, **self.plan.summary(),
                 "instances_per_hour": self.instances_per_hour, "measured_in": self.measured_in,
                 "fits_at_utilization": self.fits_at_utilization,
-                "at_utilization": at and {k: at.summary()[k] for k in ("kv_tokens", "workers", "agent_context")}}
+                "at_utilization": at and {k: at[k] for k in ("kv_tokens", "workers", "agent_context")}}
 
 
 def preset_names(conf_dir: Path) -> list[str]:
@@ -56,12 +56,12 @@ def plan_model(model: dict[str, Any], gpu: GpuConfig) -> Plan:
     return plan(Architecture.model_validate(model["architecture"]), gpu, dtype)
 
 
-def utilization_that_fits(model: dict[str, Any], gpu: GpuConfig) -> float | None:
-    """The smallest utilization share, in steps of 0.01 up to MAX_UTILIZATION, at which the preset fits."""
+def utilization_that_fits(model: dict[str, Any], gpu: GpuConfig) -> tuple[float, Plan] | None:
+    """The smallest utilization share, in steps of 0.01 up to MAX_UTILIZATION, at which the preset fits, and its plan there."""
     share = round(gpu.gpu_memory_utilization + 0.01, 2)
     while share <= MAX_UTILIZATION + 1e-9:
-        if plan_model(model, gpu.model_copy(update={"gpu_memory_utilization": share})).fits:
-            return share
+        if (planned := plan_model(model, gpu.model_copy(update={"gpu_memory_utilization": share}))).fits:
+            return share, planned
         share = round(share + 0.01, 2)
     return None
 
@@ -94,9 +94,7 @@ def plan_presets(models: dict[str, dict[str, Any]], gpu: GpuConfig, results: Pat
             entry.instances_per_hour, entry.measured_in = measured_instances_per_hour(name, gpu.vram_gb,
                                                                                       result.workers, results)
         else:
-            entry.fits_at_utilization = utilization_that_fits(model, gpu)
-            if entry.fits_at_utilization:
-                entry.plan_at_utilization = plan_model(
-                    model, gpu.model_copy(update={"gpu_memory_utilization": entry.fits_at_utilization}))
+            if found := utilization_that_fits(model, gpu):
+                entry.fits_at_utilization, entry.plan_at_utilization = found
         planned.append(entry)
     return sorted(planned, key=lambda p: (not p.plan.fits, -p.plan.agent_context, -p.plan.workers, p.name))

@@ -48,6 +48,15 @@ def emulated_utilization(card_gib: float, utilization: float, total_gib: float) 
     return round(card_gib * utilization / total_gib, 4)
 
 
+def card_gpu(card: float, overhead_gib: float | None = None, utilization: float | None = None,
+             step_limit: int | None = 50):
+    """The `gpu` section a run on a `card` GiB card plans with: the table's rows and the servers it starts share it."""
+    from atlas.planner import GpuConfig
+
+    return GpuConfig(vram_gb=card, overhead_gib=overhead_gib, step_limit=step_limit,
+                     **({"gpu_memory_utilization": utilization} if utilization else {}))
+
+
 def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float, total_gib: float,
                   extra_body: dict | None = None, overhead_gib: float | None = None, max_tokens: int | None = None,
                   step_limit: int | None = 50, utilization: float | None = None):
@@ -63,11 +72,10 @@ def managed_model(launcher: str, model_dir: Path, preset_name: str, card: float,
     gpu.gpu_memory_utilization on that card (the planner's 0.9 unless given).
     """
     from atlas.models import make_model
-    from atlas.planner import Architecture, GpuConfig, plan
+    from atlas.planner import Architecture, plan
 
     preset = load_preset(preset_name)
-    gpu = GpuConfig(vram_gb=card, overhead_gib=overhead_gib, step_limit=step_limit,
-                    **({"gpu_memory_utilization": utilization} if utilization else {}))
+    gpu = card_gpu(card, overhead_gib, utilization, step_limit)
     server = dict(preset["server"])
     preset_args = server.get("extra_args") or []
     extra_args = ["--load-format", "dummy"]

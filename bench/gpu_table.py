@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.gpu_models import HARMONY_SPECIALS
-from bench.gpu_server import (gpu_total_gib, gpu_used_mib, load_preset, managed_model, process_mib,
+from bench.gpu_server import (card_gpu, gpu_total_gib, gpu_used_mib, load_preset, managed_model, process_mib,
                               settled_used_mib)
 from bench.vllm_log import parse_log
 
@@ -43,16 +43,14 @@ class Row:
 
 def plan_rows(presets: list[str], cards: list[float], overheads: dict[str, float],
               utilizations: dict[str, float] | None = None) -> list[Row]:
-    from atlas.planner import Architecture, GpuConfig, plan
+    from atlas.planner import Architecture, plan
 
     rows = []
     for preset in presets:
         composed = load_preset(preset)
         arch = Architecture.model_validate(composed["architecture"])
         for card in cards:
-            utilization = (utilizations or {}).get(preset)
-            gpu = GpuConfig(vram_gb=card, overhead_gib=overheads.get(preset), step_limit=50,  # as managed_model plans
-                            **({"gpu_memory_utilization": utilization} if utilization else {}))
+            gpu = card_gpu(card, overheads.get(preset), (utilizations or {}).get(preset))  # as managed_model plans
             planned = plan(arch, gpu, composed["server"].get("kv_cache_dtype", "auto"))
             rows.append(Row(preset, card, vars(planned), planned.footprint_gib if planned.kv_budget_gib > 0 else 0.0))
     return rows
